@@ -1,0 +1,79 @@
+/**
+ * Verification: the signature against the keyring, then every caveat against the request.
+ * Needs only the keyring and a local revocation lookup, so the API, the registry and agents
+ * can all verify without calling anyone.
+ */
+import { AuthError } from '../lib/index.ts';
+import { decodeCaveat } from './caveats.ts';
+import type { Caveat } from './caveats.ts';
+import { refusal } from './check.ts';
+import type { TokenRequest } from './check.ts';
+import { decodeToken } from './format.ts';
+import { decodeIdentifier } from './identifier.ts';
+import type { Keyring } from './keyring.ts';
+import { signatureValid } from './signature.ts';
+
+export interface VerifyOptions {
+  /**
+   * Called for the token's id and each `token` caveat's id; true refuses the token. It is
+   * called synchronously on every verify, so it must be a local lookup (a replicated set).
+   */
+  isRevoked?: (tokenId: string) => boolean;
+}
+
+export interface Verified {
+  ok: true;
+  /** The id the token was minted with; revoking it revokes every token derived from it. */
+  tokenId: string;
+  /** That id followed by the ids of `token` caveats added by attenuation. */
+  tokenIds: string[];
+  org: string;
+  keyId: string;
+  caveats: Caveat[];
+}
+
+/** Throws AuthError: 401 for a token that is not valid at all, 403 for one that does not cover the request. */
+export function verifyToken(token: string, keyring: Keyring, request: TokenRequest, options: VerifyOptions = {}): Verified {
+  const isRevoked = options.isRevoked ?? (() => false);
+  const m = decodeToken(token);
+  const id = decodeIdentifier(m.identifier);
+  if (id === undefined) throw unauthorized('malformed', 'token is malformed: unrecognised identifier');
+  const key = keyring.get(id.keyId);
+  if (key === undefined) {
+    throw unauthorized('unknown_key', `token was signed with key ${id.keyId}, which this verifier does not hold`, {
+      hint: 'the key may have been retired; ask for a new token, or sync this host\'s keyring',
+    });
+  }
+  // Caveats are only read once the signature proves they are ours, so a forged token learns nothing.
+  if (!signatureValid(m, key.secret)) throw unauthorized('bad_signature', 'token signature is invalid');
+  if (isRevoked(id.tokenId)) throw unauthorized('revoked', `token ${id.tokenId} was revoked`);
+
+  const caveats = m.caveats.map((raw, index) => {
+    try {
+      return decodeCaveat(raw.identifier);
+    } catch (err) {
+      throw new AuthError('forbidden', `caveat ${index + 1} cannot be checked here: ${(err as Error).message}`, {
+        hint: 'the token carries a restriction this verifier does not understand, so it refuses; upgrade, or use another token',
+        details: { reason: 'unknown_caveat', caveat: index + 1 },
+      });
+    }
+  });
+  const orgs = caveats.filter((c) => c.type === 'org');
+  if (orgs.length === 0) throw unauthorized('malformed', 'token names no organization');
+
+  caveats.forEach((caveat, index) => {
+    const refused = refusal(caveat, request, isRevoked);
+    if (refused === undefined) return;
+    const message = `token refused by caveat ${index + 1} (${caveat.type}): ${refused.reason}`;
+    const details = { reason: refused.kind, caveat: index + 1, caveatType: caveat.type };
+    if (refused.kind === 'refused') throw new AuthError('forbidden', message, { details });
+    throw new AuthError('unauthorized', message, { details, hint: 'ask for a new token' });
+  });
+
+  const derived = caveats.flatMap((c) => (c.type === 'token' ? [c.tokenId] : []));
+  return { ok: true, tokenId: id.tokenId, tokenIds: [id.tokenId, ...derived], org: orgs[0]!.org, keyId: id.keyId, caveats };
+}
+
+function unauthorized(reason: string, message: string, options: { hint?: string } = {}): AuthError {
+  return new AuthError('unauthorized', message, { ...options, details: { reason } });
+}
