@@ -1,0 +1,206 @@
+/**
+ * The machine lifecycle as durable operations. Each step reads the machine's record afresh,
+ * does one idempotent thing to the host, and writes the record; the engine logs the step before
+ * it runs, so a killed agent resumes exactly here and repeating a step is harmless.
+ */
+import { join } from 'node:path';
+import { asAloftError, durationToMs, randomHex, sleep, type Clock } from '../lib/index.ts';
+import type { OperationDefinition, OperationRecord, Step } from './fsm/index.ts';
+import { withEvent } from './events.ts';
+import type { HostRuntime } from './host-runtime.ts';
+import { readLogTail } from './logs.ts';
+import { resolveProcess } from './process-spec.ts';
+import type { MachineRecord } from './record.ts';
+import type { InstanceSpec } from './runtime/driver.ts';
+import type { AgentStore } from './store.ts';
+
+export const pidsMaxDefault = 1024;
+export const stopTimeoutDefaultMs = 10_000;
+export const logTailLinesOnFailure = 20;
+/** Restart back-off after an exit doubles from this, up to restartBackoffMaxMs. */
+export const restartBackoffBaseMs = 100;
+export const restartBackoffMaxMs = 10_000;
+
+export interface StepDeps {
+  store: AgentStore;
+  runtime: HostRuntime;
+  clock: Clock;
+  machinesDir: string;
+  /** Called after every record write so watchers (wait, publishers) see the change. */
+  changed(record: MachineRecord): void;
+  /** Begins watching the running instance for exits. */
+  watchExit(machineId: string): void;
+}
+
+export function logPathOf(machinesDir: string, machineId: string): string {
+  return join(machinesDir, machineId, 'log');
+}
+
+export function machineOperations(deps: StepDeps): OperationDefinition[] {
+  const { store, runtime, clock } = deps;
+
+  function load(op: OperationRecord): MachineRecord {
+    const record = store.getMachine(op.subject);
+    if (record === undefined) throw new Error(`machine ${op.subject} has no record`);
+    return record;
+  }
+
+  function save(record: MachineRecord): MachineRecord {
+    const next = { ...record, updatedAt: clock.now() };
+    store.putMachine(next);
+    deps.changed(next);
+    return next;
+  }
+
+  function step(name: string, run: (record: MachineRecord, op: OperationRecord, signal: AbortSignal) => Promise<MachineRecord | void>): Step {
+    return {
+      name,
+      async run({ op, signal }) {
+        const out = await run(load(op), op, signal);
+        if (out !== undefined) save(out);
+      },
+    };
+  }
+
+  async function instanceSpec(record: MachineRecord, rootfsPath: string): Promise<InstanceSpec> {
+    const image = record.image;
+    const network = record.network;
+    if (image === undefined || network === undefined) throw new Error(`machine ${record.id} has no image or network yet`);
+    const process = await resolveProcess(record.config, image.config, rootfsPath, {
+      id: record.id,
+      app: record.app,
+      region: record.region,
+      privateIp: network.ipv6,
+      imageRef: record.config.image,
+      instanceId: record.instanceId,
+    });
+    const spec: InstanceSpec = {
+      machineId: record.id,
+      instanceId: record.instanceId,
+      rootfsPath,
+      process,
+      limits: { cpus: record.config.guest.cpus, memoryMb: record.config.guest.memory_mb, pidsMax: pidsMaxDefault },
+      hostname: record.id,
+      logPath: logPathOf(deps.machinesDir, record.id),
+      mounts: [],
+      files: record.config.files
+        .filter((f) => f.raw_value !== undefined)
+        .map((f) => ({ guestPath: f.guest_path, content: Buffer.from(f.raw_value!, 'base64'), mode: f.mode ?? 0o644 })),
+    };
+    if (network.netnsPath !== undefined) spec.netnsPath = network.netnsPath;
+    return spec;
+  }
+
+  const pullImage = step('pull_image', async (record) => {
+    const image = await runtime.images.pull(record.pendingConfig?.image ?? record.config.image);
+    return { ...record, image };
+  });
+
+  const attachNetwork = step('attach_network', async (record) => {
+    const network = await runtime.networking.attach(record.id, record.org);
+    return { ...record, network };
+  });
+
+  /** A fresh root filesystem and instance: the machine's disk is reset on every start, as on Fly. */
+  const prepareInstance = step('prepare_instance', async (record) => {
+    if (record.image === undefined) throw new Error(`machine ${record.id} has no image`);
+    await runtime.driver.destroy(record.id);
+    await runtime.images.releaseRootfs(record.id);
+    const rootfs = await runtime.images.prepareRootfs(record.id, record.image);
+    await runtime.driver.prepare(await instanceSpec(record, rootfs));
+  });
+
+  const launch = step('launch', async (record) => {
+    if (record.desired !== 'started') return { ...record, state: 'stopped' };
+    save({ ...record, state: 'starting' });
+    await runtime.driver.start(record.id);
+    deps.watchExit(record.id);
+    const started: MachineRecord = { ...record, state: 'started', stopRequested: false };
+    return withEvent(started, clock.now(), 'start', 'started', 'flyd');
+  });
+
+  const stopInstance = step('stop_instance', async (record, op) => {
+    const status = await runtime.driver.status(record.id);
+    if (status.state !== 'running') return { ...record, state: record.state === 'destroying' ? 'destroying' : 'stopped' };
+    const signal = (op.input.signal as NodeJS.Signals | undefined) ?? record.config.stop_config?.signal ?? 'SIGTERM';
+    const timeoutMs = (op.input.timeoutMs as number | undefined) ?? durationToMs(record.config.stop_config?.timeout, stopTimeoutDefaultMs);
+    const exit = await runtime.driver.stop(record.id, signal as NodeJS.Signals, timeoutMs);
+    let next: MachineRecord = record;
+    if (exit !== null) {
+      next = withEvent({ ...record, lastExit: exit }, clock.now(), 'exit', 'stopped', 'flyd', {
+        exit_event: {
+          exit_code: exit.exitCode,
+          oom_killed: exit.oomKilled,
+          requested_stop: true,
+          restarting: op.kind === 'restart',
+          signal: exit.signal ?? -1,
+          exited_at: new Date(exit.exitedAt).toISOString(),
+        },
+      });
+    }
+    const state = next.state === 'destroying' || next.state === 'replacing' ? next.state : 'stopped';
+    return { ...next, state };
+  });
+
+  const backoff = step('backoff', async (record, _op, signal) => {
+    const delayMs = Math.min(restartBackoffBaseMs * 2 ** Math.max(0, record.restartCount - 1), restartBackoffMaxMs);
+    await sleep(delayMs, signal);
+  });
+
+  const destroyInstance = step('destroy_instance', async (record) => {
+    await runtime.driver.destroy(record.id);
+    await runtime.images.releaseRootfs(record.id);
+  });
+
+  const detachNetwork = step('detach_network', async (record) => {
+    await runtime.networking.detach(record.id);
+  });
+
+  const commitConfig = step('commit_config', async (record) => {
+    if (record.pendingConfig === undefined) return; // already committed before a crash
+    const { pendingConfig, ...rest } = record;
+    const next: MachineRecord = { ...rest, config: pendingConfig, instanceId: newInstanceId() };
+    return withEvent(next, clock.now(), 'update', 'replaced', 'user');
+  });
+
+  const markDestroyed = step('mark_destroyed', async (record) => {
+    const next: MachineRecord = { ...record, state: 'destroyed', desired: 'destroyed' };
+    delete next.lease;
+    return withEvent(next, clock.now(), 'destroy', 'destroyed', 'user');
+  });
+
+  /** When a step fails, the machine says so with the reason, instead of hanging in a transient state. */
+  function failWith(kind: string): OperationDefinition['onFailure'] {
+    return async (op, error) => {
+      const record = store.getMachine(op.subject);
+      if (record === undefined) return;
+      const e = asAloftError(error);
+      const logTail = await readLogTail(logPathOf(deps.machinesDir, record.id), logTailLinesOnFailure);
+      const state = kind === 'destroy' ? record.state : 'failed';
+      save(
+        withEvent({ ...record, state }, clock.now(), 'failed', `${kind}_failed`, 'flyd', {
+          error: { code: e.code, fault: e.fault, message: e.message },
+          log_tail: logTail,
+        }),
+      );
+    };
+  }
+
+  return [
+    { kind: 'create', steps: [pullImage, attachNetwork, prepareInstance, launch], onFailure: failWith('create') },
+    { kind: 'start', steps: [prepareInstance, launch], onFailure: failWith('start') },
+    { kind: 'stop', steps: [stopInstance], onFailure: failWith('stop') },
+    { kind: 'restart', steps: [stopInstance, prepareInstance, launch], onFailure: failWith('restart') },
+    { kind: 'autorestart', steps: [backoff, prepareInstance, launch], onFailure: failWith('restart') },
+    {
+      kind: 'update',
+      steps: [stopInstance, destroyInstance, pullImage, commitConfig, prepareInstance, launch],
+      onFailure: failWith('update'),
+    },
+    { kind: 'destroy', steps: [stopInstance, destroyInstance, detachNetwork, markDestroyed], onFailure: failWith('destroy') },
+  ];
+}
+
+export function newInstanceId(): string {
+  return randomHex(13).toUpperCase().slice(0, 26);
+}
