@@ -44,6 +44,10 @@ export function verifyToken(token: string, keyring: Keyring, request: TokenReque
       hint: 'the key may have been retired; ask for a new token, or sync this host\'s keyring',
     });
   }
+  // Third-party caveats need discharge macaroons, which Aloft never issues: refuse rather than skip them.
+  if (m.caveats.some((c) => c.vid !== undefined)) {
+    throw unauthorized('unsupported', 'token has a third-party caveat, which Aloft does not support');
+  }
   // Caveats are only read once the signature proves they are ours, so a forged token learns nothing.
   if (!signatureValid(m, key.secret)) throw unauthorized('bad_signature', 'token signature is invalid');
   if (isRevoked(id.tokenId)) throw unauthorized('revoked', `token ${id.tokenId} was revoked`);
