@@ -1,0 +1,36 @@
+-- aloft-schema-version: 1
+-- The platform's replicated tables. Each host's agent is the only writer of its own rows.
+-- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
+-- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
+-- version may only add tables, columns and indexes (bump the version line above when it does).
+
+CREATE TABLE hosts (
+  id TEXT NOT NULL PRIMARY KEY,
+  region TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '',
+  cpus INTEGER NOT NULL DEFAULT 0,
+  memory_mb INTEGER NOT NULL DEFAULT 0,
+  cpus_used INTEGER NOT NULL DEFAULT 0,
+  memory_mb_used INTEGER NOT NULL DEFAULT 0,
+  cordoned INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'unknown',
+  updated_at INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE machines (
+  id TEXT NOT NULL PRIMARY KEY,
+  app TEXT NOT NULL DEFAULT '',
+  org TEXT NOT NULL DEFAULT '',
+  host_id TEXT NOT NULL DEFAULT '',
+  region TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL DEFAULT 'created',
+  instance_id TEXT NOT NULL DEFAULT '',
+  private_ip TEXT NOT NULL DEFAULT '',
+  services TEXT NOT NULL DEFAULT '[]',
+  checks TEXT NOT NULL DEFAULT '{}',
+  metadata TEXT NOT NULL DEFAULT '{}',
+  updated_at INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE INDEX machines_app ON machines (app);
+CREATE INDEX machines_host ON machines (host_id);
