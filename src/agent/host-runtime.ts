@@ -7,8 +7,11 @@ import type { RuntimeDriver } from './runtime/driver.ts';
 import type { MachineNetworkRecord } from './record.ts';
 
 export interface MachineNetworking {
-  /** Gives the machine its addresses (and namespace, where there is isolation). Idempotent. */
-  attach(machineId: string, org: string): Promise<MachineNetworkRecord>;
+  /**
+   * Gives the machine its addresses (and namespace, where there is isolation); the org number
+   * picks its private network. Idempotent.
+   */
+  attach(machineId: string, orgNum: number): Promise<MachineNetworkRecord>;
   /** Removes what attach made. Safe if absent. */
   detach(machineId: string): Promise<void>;
 }

@@ -52,6 +52,7 @@ export interface CreateMachineInput {
   name?: string;
   app: string;
   org: string;
+  orgNum: number;
   config: unknown;
   skipLaunch?: boolean;
   reservationId?: string;
@@ -143,6 +144,7 @@ export class MachineService {
       name: input.name ?? input.id,
       app: input.app,
       org: input.org,
+      orgNum: input.orgNum,
       region: this.#opts.region,
       hostId: this.#opts.hostId,
       state: 'created',

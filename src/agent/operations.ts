@@ -97,7 +97,7 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
   });
 
   const attachNetwork = step('attach_network', async (record) => {
-    const network = await runtime.networking.attach(record.id, record.org);
+    const network = await runtime.networking.attach(record.id, record.orgNum);
     return { ...record, network };
   });
 

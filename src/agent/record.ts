@@ -27,6 +27,8 @@ export interface MachineRecord {
   name: string;
   app: string;
   org: string;
+  /** The organization's number in the private network's address plan. */
+  orgNum: number;
   region: string;
   hostId: string;
   state: MachineState;
