@@ -58,6 +58,8 @@ export function runCommand(file: string, args: string[], options: CommandOptions
         reject(new PlatformError('command_failed', `${describe(file, args)} could not run: ${err.message}`, { cause: err, details: { command: file, args } }));
       },
     );
+    // A command that exits without reading its input closes the pipe; its exit code tells what happened.
+    child.stdin?.on('error', () => undefined);
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
