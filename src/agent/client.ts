@@ -46,7 +46,7 @@ export class AgentClient {
     return this.#call('GET', '/v1/host', undefined, undefined, 5_000);
   }
 
-  reserve(cpus: number, memoryMb: number): Promise<{ id: string; expires_at: string }> {
+  reserve(cpus: number, memoryMb: number): Promise<{ id: string; expires_at: string; utilization_after: number }> {
     return this.#call('POST', '/v1/reservations', { cpus, memory_mb: memoryMb }, undefined, 5_000);
   }
 

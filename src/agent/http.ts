@@ -69,7 +69,11 @@ export function agentHttpServer(service: MachineService, token: string, logger: 
   app.post('/v1/reservations', async (request) => {
     const body = parseOrThrow(reserveBody, objectBody(request.body), '');
     const r = service.reserve({ cpus: body.cpus, memoryMb: body.memory_mb });
-    return { id: r.id, expires_at: new Date(r.expiresAtMs).toISOString() };
+    // Utilization after this reservation, so the gateway can rank offers by best fit.
+    const used = service.capacity.used(service.list());
+    const cap = service.capacity.capacity;
+    const utilization = Math.max(used.cpus / cap.cpus, used.memoryMb / cap.memoryMb);
+    return { id: r.id, expires_at: new Date(r.expiresAtMs).toISOString(), utilization_after: utilization };
   });
   app.delete('/v1/reservations/:id', async (request) => {
     service.capacity.release(id(request));

@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { leaseNonceHeader } from '../agent/index.ts';
+import { machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
+import type { Action } from './auth.ts';
+import { authorizeApp, type ApiContext } from './context.ts';
+import { placeMachine } from './placement.ts';
+
+const createMachineBody = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes').optional(),
+  region: z.string().regex(/^[a-z]{3}$/, 'a three-letter region code such as ams').optional(),
+  config: z.unknown(),
+  lease_ttl: z.number().int().min(1).optional(),
+  skip_launch: z.boolean().optional(),
+  skip_service_registration: z.boolean().optional(),
+  skip_secrets: z.boolean().optional(),
+});
+
+type Params = { app: string; id: string };
+
+/** Per-machine calls forwarded to the machine's host, with the action each needs. */
+const forwarded: { method: 'GET' | 'POST' | 'DELETE'; path: string; action: Action }[] = [
+  { method: 'GET', path: '', action: 'read' },
+  { method: 'DELETE', path: '', action: 'delete' },
+  { method: 'POST', path: '/start', action: 'write' },
+  { method: 'POST', path: '/stop', action: 'write' },
+  { method: 'POST', path: '/restart', action: 'write' },
+  { method: 'POST', path: '/signal', action: 'write' },
+  { method: 'GET', path: '/wait', action: 'read' },
+  { method: 'GET', path: '/events', action: 'read' },
+  { method: 'GET', path: '/logs', action: 'read' },
+  { method: 'POST', path: '/exec', action: 'write' },
+  { method: 'GET', path: '/lease', action: 'read' },
+  { method: 'POST', path: '/lease', action: 'write' },
+  { method: 'DELETE', path: '/lease', action: 'write' },
+];
+
+export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post('/v1/apps/:app/machines', async (request) => {
+    const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'create');
+    const body = parseOrThrow(createMachineBody, objectBody(request.body), '');
+    const config = parseOrThrow(machineConfigSchema, body.config, 'config');
+    const id = newMachineId();
+    const name = body.name ?? id;
+    ctx.store.checkNameFree(row.name, name);
+    const region = body.region ?? ctx.defaultRegion;
+    const { host, reservationId } = await placeMachine(region, ctx.store.hosts(region), ctx.agentOf, {
+      cpus: config.guest.cpus,
+      memoryMb: config.guest.memory_mb,
+    });
+    const agent = ctx.agentOf(host);
+    let machine: Machine;
+    try {
+      machine = await agent.create({
+        id,
+        name,
+        app: row.name,
+        org: row.org_slug,
+        org_num: ctx.store.org(row.org_slug).num,
+        config,
+        reservation_id: reservationId,
+        ...(body.skip_launch === undefined ? {} : { skip_launch: body.skip_launch }),
+      });
+    } catch (err) {
+      void agent.release(reservationId).catch(() => undefined);
+      throw err;
+    }
+    ctx.store.pin({ machine_id: id, app: row.name, host_id: host.id, name, region: host.region });
+    return machine;
+  });
+
+  app.get('/v1/apps/:app/machines', async (request) => {
+    const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'read');
+    const query = request.query as Record<string, string | undefined>;
+    const includeDeleted = query.include_deleted === 'true';
+    const hosts = ctx.store.hosts(query.region);
+    const lists = await Promise.all(hosts.map((h) => ctx.agentOf(h).list(row.name, includeDeleted)));
+    const metadata = Object.entries(query).filter(([k]) => k.startsWith('metadata.'));
+    return lists
+      .flat()
+      .filter((m) => metadata.every(([k, v]) => m.config.metadata[k.slice('metadata.'.length)] === v))
+      .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+  });
+
+  app.post('/v1/apps/:app/machines/:id', async (request) => {
+    const params = request.params as Params;
+    await authorizeApp(ctx, request, params.app, 'write');
+    const body = objectBody(request.body);
+    // Validate here too, so a bad config is refused before any host is asked.
+    parseOrThrow(machineConfigSchema, body.config, 'config');
+    return forward(ctx, request, 'POST', params, '', body);
+  });
+
+  for (const route of forwarded) {
+    app.route({
+      method: route.method,
+      url: `/v1/apps/:app/machines/:id${route.path}`,
+      handler: async (request, reply) => {
+        const params = request.params as Params;
+        await authorizeApp(ctx, request, params.app, route.action);
+        const result = await forward(ctx, request, route.method, params, route.path, route.method === 'POST' ? objectBody(request.body) : undefined);
+        if (route.method === 'DELETE' && route.path === '') ctx.store.unpin(params.id);
+        if (route.method === 'POST' && route.path === '/lease') void reply.status(201);
+        return result;
+      },
+    });
+  }
+}
+
+async function forward(ctx: ApiContext, request: FastifyRequest, method: string, params: Params, path: string, body: unknown): Promise<unknown> {
+  const pin = ctx.store.pinOf(params.app, params.id);
+  const agent = ctx.agentOf(ctx.store.host(pin.host_id));
+  const headers: Record<string, string> = {};
+  const nonce = request.headers[leaseNonceHeader];
+  if (typeof nonce === 'string') headers[leaseNonceHeader] = nonce;
+  const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+  return agent.forward(method, params.id, path, query, body, headers);
+}
