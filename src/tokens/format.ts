@@ -8,7 +8,7 @@
  * Layout: version byte 2; [location] identifier EOS; per caveat [location] identifier [vid] EOS;
  * EOS; signature. Each field is a type byte, an unsigned LEB128 length, then the bytes.
  */
-import { AuthError } from '../lib/index.ts';
+import { AuthError, ValidationError } from '../lib/index.ts';
 
 /** A parsed macaroon. Byte fields are Buffers so callers can compare and hash them directly. */
 export interface Macaroon {
@@ -49,8 +49,14 @@ export function malformed(reason: string): AuthError {
   });
 }
 
+/** Refuses to write what `decodeToken` would refuse to read, so a token that mints also verifies. */
 export function encodeToken(m: Macaroon): string {
-  return TOKEN_PREFIX + encodeBinary(m).toString('base64url');
+  if (m.caveats.length > CAVEATS_MAX) throw new ValidationError(`a token holds at most ${CAVEATS_MAX} caveats`);
+  const fields = [m.identifier, ...m.caveats.flatMap((c) => [c.identifier, c.vid ?? Buffer.alloc(0)])];
+  if (fields.some((f) => f.length > FIELD_BYTES_MAX)) throw new ValidationError(`a caveat is at most ${FIELD_BYTES_MAX} bytes`);
+  const bytes = encodeBinary(m);
+  if (bytes.length > TOKEN_BYTES_MAX) throw new ValidationError(`a token is at most ${TOKEN_BYTES_MAX} bytes`);
+  return TOKEN_PREFIX + bytes.toString('base64url');
 }
 
 export function decodeToken(token: string): Macaroon {

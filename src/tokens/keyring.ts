@@ -93,7 +93,10 @@ export class Keyring {
 
   static async load(dir: string, clock: Clock): Promise<Keyring> {
     const ring = new Keyring(clock);
-    const files = (await readdir(dir)).filter((f) => f.endsWith(KEY_FILE_SUFFIX)).sort();
+    const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? keyringError(dir, 'does not exist') : err;
+    });
+    const files = entries.filter((f) => f.endsWith(KEY_FILE_SUFFIX)).sort();
     for (const file of files) ring.add(parseKeyFile(file, await readFile(join(dir, file), 'utf8')));
     const current = await readOptional(join(dir, CURRENT_FILE));
     if (current !== undefined) {

@@ -123,3 +123,12 @@ describe('each caveat allows what it names and refuses the rest', () => {
     }
   });
 });
+
+describe('size limits', () => {
+  it('refuses to write a token that verifiers would refuse to read', () => {
+    const longNames = Array.from({ length: 100 }, (_, i) => `app-${i}-${'x'.repeat(100)}`);
+    assert.throws(() => attenuate(admin, [{ type: 'apps', apps: longNames }]), ValidationError);
+    const many: Caveat[] = Array.from({ length: 256 }, () => ({ type: 'actions', actions: ['read'] }));
+    assert.throws(() => attenuate(admin, many), ValidationError);
+  });
+});

@@ -2,8 +2,9 @@
 // reads them, checks their signatures with the same root key, and attenuates them; and
 // macaroons it builds are byte-for-byte what we mint.
 //
-// The package's exportBinary doubles its buffer on every field written (it compares against an
-// unset capacity), so it can only serialize macaroons with a caveat or two. Where it adds caveats
+// The published package's exportBinary doubles its buffer on every field written (it compares
+// against an unset capacity: go-macaroon/js-macaroon#41, fixed upstream after 3.0.4 was
+// released), so it can only serialize macaroons with a caveat or two. Where it adds caveats
 // below, we serialize its fields with our own encoder; the signature it computed is what counts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
