@@ -1,7 +1,8 @@
 /**
  * The Authorization header forms clients send: `Bearer <tokens>` and Fly's `FlyV1 <tokens>`,
  * where <tokens> is one token or several separated by commas. flyctl sends FlyV1; most other
- * clients send Bearer, so both are accepted.
+ * clients send Bearer. Docker-style registry clients can only send `Basic`, so there the
+ * tokens are the password and the user name is ignored.
  */
 import { AuthError } from '../lib/index.ts';
 
@@ -9,7 +10,7 @@ import { AuthError } from '../lib/index.ts';
 export const HEADER_CHARS_MAX = 64 * 1024;
 export const HEADER_TOKENS_MAX = 16;
 
-const SCHEMES = ['bearer', 'flyv1'];
+const SCHEMES = ['bearer', 'flyv1', 'basic'];
 
 /** Returns the tokens in the header, in order; throws a 401 AuthError when there are none. */
 export function parseAuthorization(header: string | undefined): string[] {
@@ -22,12 +23,13 @@ export function parseAuthorization(header: string | undefined): string[] {
   }
   const match = /^\s*(\S+)\s+(.*)$/s.exec(header);
   if (match === null || !SCHEMES.includes(match[1]!.toLowerCase())) {
-    throw new AuthError('unauthorized', 'Authorization header must use the Bearer or FlyV1 scheme', {
+    throw new AuthError('unauthorized', 'Authorization header must use the Bearer, FlyV1 or Basic scheme', {
       hint,
       details: { reason: 'malformed' },
     });
   }
-  const tokens = match[2]!
+  const credentials = match[1]!.toLowerCase() === 'basic' ? basicPassword(match[2]!) : match[2]!;
+  const tokens = credentials
     .split(',')
     .map((t) => t.trim())
     .filter((t) => t !== '');
@@ -38,4 +40,10 @@ export function parseAuthorization(header: string | undefined): string[] {
     });
   }
   return tokens;
+}
+
+function basicPassword(encoded: string): string {
+  const decoded = Buffer.from(encoded.trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? '' : decoded.slice(colon + 1);
 }
