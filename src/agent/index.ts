@@ -6,3 +6,6 @@ export type { HostRuntime, MachineNetworking } from './host-runtime.ts';
 export { leaseNonceHeader } from './http.ts';
 export type { MachineRecord } from './record.ts';
 export type { CrashHook } from './fsm/index.ts';
+export type { ImageSource, ImageStore, ResolvedImage } from './image/types.ts';
+export type { RuntimeDriver, InstanceSpec, ExitInfo } from './runtime/driver.ts';
+export { createHostRuntime, type DriverName, type HostRuntimeOptions } from './runtime-factory.ts';

@@ -11,6 +11,8 @@ export interface ApiContext {
   agentOf(host: HostRow): AgentClient;
   /** Region used when a create names none. */
   defaultRegion: string;
+  /** host:port of the platform's registry, for short image names. */
+  registryHost: string;
   logger: Logger;
 }
 

@@ -4,6 +4,7 @@ import { leaseNonceHeader } from '../agent/index.ts';
 import { machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
 import type { Action } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
+import { expandImageRef } from './image-ref.ts';
 import { placeMachine } from './placement.ts';
 
 const createMachineBody = z.strictObject({
@@ -40,6 +41,7 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'create');
     const body = parseOrThrow(createMachineBody, objectBody(request.body), '');
     const config = parseOrThrow(machineConfigSchema, body.config, 'config');
+    config.image = expandImageRef(config.image, row.org_slug, ctx.registryHost);
     const id = newMachineId();
     const name = body.name ?? id;
     ctx.store.checkNameFree(row.name, name);
@@ -84,11 +86,12 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.post('/v1/apps/:app/machines/:id', async (request) => {
     const params = request.params as Params;
-    await authorizeApp(ctx, request, params.app, 'write');
+    const { app: row } = await authorizeApp(ctx, request, params.app, 'write');
     const body = objectBody(request.body);
     // Validate here too, so a bad config is refused before any host is asked.
-    parseOrThrow(machineConfigSchema, body.config, 'config');
-    return forward(ctx, request, 'POST', params, '', body);
+    const config = parseOrThrow(machineConfigSchema, body.config, 'config');
+    config.image = expandImageRef(config.image, row.org_slug, ctx.registryHost);
+    return forward(ctx, request, 'POST', params, '', { ...body, config });
   });
 
   for (const route of forwarded) {

@@ -14,6 +14,7 @@ export interface ApiServerOptions {
   /** Token the gateway presents to agents. */
   agentToken: string;
   defaultRegion: string;
+  registryHost: string;
   logger: Logger;
 }
 
@@ -24,6 +25,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     store: opts.store,
     auth: opts.auth,
     defaultRegion: opts.defaultRegion,
+    registryHost: opts.registryHost,
     logger: opts.logger,
     agentOf(host: HostRow): AgentClient {
       let client = agents.get(host.id);

@@ -1,0 +1,49 @@
+/**
+ * The `aloft` command. Commands are `aloft <noun> <verb>` as in flyctl; every command takes
+ * `--data-dir`, `--json` and `-a/--app`. Exit codes: 0 ok, 1 platform fault, 2 bad request or
+ * config, 3 the app failed, 4 no capacity.
+ */
+import { Command, CommanderError } from 'commander';
+import { appsCommands } from './commands/apps.ts';
+import { imagesCommands } from './commands/images.ts';
+import { logsCommand } from './commands/logs.ts';
+import { machineCommands } from './commands/machine.ts';
+import { upCommand } from './commands/up.ts';
+import { defaultDataDir } from './endpoints.ts';
+import { reportError } from './output.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('aloft')
+    .description('Aloft: run apps as machines on your own fleet')
+    .option('--data-dir <dir>', 'where the local platform keeps its data and endpoints.json', process.env.ALOFT_DATA_DIR ?? defaultDataDir)
+    .option('--json', 'machine-readable output')
+    .option('-a, --app <name>', 'the app to act on')
+    .showSuggestionAfterError()
+    .exitOverride();
+  upCommand(program);
+  appsCommands(program);
+  machineCommands(program);
+  logsCommand(program);
+  imagesCommands(program);
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(err, argv.includes('--json'));
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
