@@ -428,9 +428,15 @@ export class MachineService {
 
   /** An exit nobody asked for: record it with the log tail, then apply the restart policy. */
   async #onExit(id: string, exit: ExitInfo): Promise<void> {
+    if (this.#engine.depth(id) > 0) {
+      // An operation owns the machine right now (a launch still recording 'started', or a stop).
+      // Look again when it is done, and act only if the instance is still not running.
+      await this.#engine.idle(id);
+      const status = await this.#opts.runtime.driver.status(id);
+      if (status.state === 'running') return;
+    }
     const record = this.store.getMachine(id);
     if (record === undefined || record.stopRequested || record.state !== 'started') return;
-    if (this.#engine.depth(id) > 0) return; // an operation in flight owns the machine's process
     const { policy, max_retries } = record.config.restart;
     const failed = exit.exitCode !== 0 || exit.signal !== null;
     const restarting = policy === 'always' || (policy === 'on-failure' && failed && record.restartCount < (max_retries ?? defaultMaxRetries));

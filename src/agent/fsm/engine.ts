@@ -47,6 +47,11 @@ export class OperationEngine {
     return this.#tails.get(subject)?.depth ?? 0;
   }
 
+  /** Resolves when nothing is queued or running for `subject`. */
+  async idle(subject: string): Promise<void> {
+    for (let tail = this.#tails.get(subject); tail !== undefined; tail = this.#tails.get(subject)) await tail.promise;
+  }
+
   submit(kind: string, subject: string, input: Record<string, unknown> = {}): OperationRecord {
     const def = this.#definitions.get(kind);
     if (def === undefined) throw new Error(`unknown operation kind ${kind}`);
