@@ -1,0 +1,99 @@
+/**
+ * `npm run bench:machines`: create latency with the image cached, start latency (stopped →
+ * running) over many cycles, and platform memory per running machine, on a real local platform.
+ * Writes bench/results/machines.json.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildExampleImage } from '../src/build/index.ts';
+import { LocalPlatform } from '../src/fleet/index.ts';
+import { requestJson, silentLogger, type Machine } from '../src/lib/index.ts';
+import { RegistryClient } from '../src/registry/index.ts';
+import { percentile } from './stats.ts';
+
+const createCount = Number(process.env.BENCH_CREATES ?? 20);
+const startCycles = Number(process.env.BENCH_START_CYCLES ?? 50);
+const memoryMachines = Number(process.env.BENCH_MEMORY_MACHINES ?? 20);
+
+const dataDir = await mkdtemp(join(tmpdir(), 'aloft-bench-'));
+const platform = new LocalPlatform({
+  dataDir,
+  bindHost: '127.0.0.1',
+  ports: { api: 0, proxy: 0, registry: 0, agent: 0 },
+  region: 'dev',
+  domain: 'aloft.localhost',
+  driver: 'auto',
+  logger: silentLogger(),
+});
+const endpoints = await platform.start();
+const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+  requestJson<T>(method, `${endpoints.api}${path}`, { token: endpoints.token, ...(body === undefined ? {} : { body }) });
+
+try {
+  const registry = new RegistryClient({ url: endpoints.registry, credentials: { password: endpoints.token } });
+  await buildExampleImage(registry, 'personal/bench', 'v1');
+  await registry.close();
+  await call('POST', '/v1/apps', { app_name: 'bench', org_slug: 'personal' });
+  const config = { image: 'bench:v1', restart: { policy: 'no' }, guest: { memory_mb: 256, cpus: 1 } };
+
+  // Warm the image cache once; every create after that is "cached".
+  const warm = await call<Machine>('POST', '/v1/apps/bench/machines', { config });
+  await call('GET', `/v1/apps/bench/machines/${warm.id}/wait?state=started&timeout=60`);
+
+  const createMs: number[] = [];
+  const created: string[] = [warm.id];
+  for (let i = 0; i < createCount; i++) {
+    const t0 = performance.now();
+    const m = await call<Machine>('POST', '/v1/apps/bench/machines', { config });
+    await call('GET', `/v1/apps/bench/machines/${m.id}/wait?state=started&timeout=60`);
+    createMs.push(performance.now() - t0);
+    created.push(m.id);
+  }
+
+  const startMs: number[] = [];
+  const id = warm.id;
+  for (let i = 0; i < startCycles; i++) {
+    await call('POST', `/v1/apps/bench/machines/${id}/stop`, { signal: 'SIGKILL' });
+    await call('GET', `/v1/apps/bench/machines/${id}/wait?state=stopped&timeout=60`);
+    const t0 = performance.now();
+    await call('POST', `/v1/apps/bench/machines/${id}/start`, {});
+    await call('GET', `/v1/apps/bench/machines/${id}/wait?state=started&timeout=60`);
+    startMs.push(performance.now() - t0);
+  }
+
+  // Memory: the platform process's growth per extra running machine (machines' own memory excluded).
+  for (const m of created) await call('DELETE', `/v1/apps/bench/machines/${m}?force=true`);
+  await new Promise((r) => setTimeout(r, 2_000));
+  globalThis.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  const many: string[] = [];
+  for (let i = 0; i < memoryMachines; i++) {
+    const m = await call<Machine>('POST', '/v1/apps/bench/machines', { config });
+    await call('GET', `/v1/apps/bench/machines/${m.id}/wait?state=started&timeout=60`);
+    many.push(m.id);
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  globalThis.gc?.();
+  const rssAfter = process.memoryUsage().rss;
+  const mibPerMachine = Math.round(((rssAfter - rssBefore) / memoryMachines / 1024 / 1024) * 100) / 100;
+  for (const m of many) await call('DELETE', `/v1/apps/bench/machines/${m}?force=true`);
+
+  const result = {
+    driver: endpoints.driver,
+    create_cached_ms: { p50: percentile(createMs, 50), p90: percentile(createMs, 90) },
+    start_ms: { p50: percentile(startMs, 50), p99: percentile(startMs, 99) },
+    platform_mib_per_machine: mibPerMachine,
+    samples: { creates: createMs.length, start_cycles: startMs.length, memory_machines: memoryMachines },
+    goals: { start_p50_ms: 100, start_p99_ms: 250, create_p90_ms: 1000, platform_mib_per_machine: 3 },
+  };
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  await writeFile(new URL('./results/machines.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  await new Promise((r) => setTimeout(r, 2_000));
+} finally {
+  await call('DELETE', '/v1/apps/bench').catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 2_000));
+  await platform.stop();
+  await rm(dataDir, { recursive: true, force: true });
+}
