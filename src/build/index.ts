@@ -1,0 +1,2 @@
+/** The build component's public surface. */
+export { buildExampleImage, writeExampleRootfs, examplePort } from './example-image.ts';

@@ -1,0 +1,188 @@
+/**
+ * Blob upload sessions (POST, PATCH, PUT of the spec). The bytes go to a temp file in
+ * `<dataDir>/tmp` while being hashed incrementally, so completing an upload costs one compare,
+ * one fsync and one rename, however many chunks it came in. A blob becomes visible only when
+ * its digest matched. Sessions live in memory: a restarted registry forgets them and clients
+ * start their upload again (the spec lets a registry drop sessions).
+ */
+import type { Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Clock } from '../lib/clock.ts';
+import { randomHex } from '../lib/ids.ts';
+import { digestFromHash, newDigester } from './digest.ts';
+import { RegistryError } from './errors.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import { fsyncFile } from './storage/fs-durable.ts';
+
+export interface UploadLimits {
+  /** Largest blob accepted. */
+  blobBytesMax: number;
+  /** Sessions idle longer than this are dropped by `expire()`. */
+  uploadIdleMsMax: number;
+  /** Sessions open at once; more are refused with TOOMANYREQUESTS rather than filling the disk. */
+  uploadsMax: number;
+}
+
+export const defaultUploadLimits: UploadLimits = {
+  blobBytesMax: 16 * 1024 * 1024 * 1024,
+  uploadIdleMsMax: 60 * 60 * 1000,
+  uploadsMax: 1024,
+};
+
+export interface UploadSession {
+  readonly id: string;
+  readonly repository: string;
+  readonly path: string;
+  /** Bytes received so far; the next chunk must start here. */
+  offset: number;
+  hash: Hash;
+  /** A chunk is being written; a concurrent one is refused. */
+  busy: boolean;
+  updatedAtMs: number;
+}
+
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+export class Uploads {
+  readonly #blobs: BlobStore;
+  readonly #clock: Clock;
+  readonly #limits: UploadLimits;
+  readonly #sessions = new Map<string, UploadSession>();
+
+  constructor(blobs: BlobStore, clock: Clock, limits: UploadLimits) {
+    this.#blobs = blobs;
+    this.#clock = clock;
+    this.#limits = limits;
+  }
+
+  async start(repository: string): Promise<UploadSession> {
+    if (this.#sessions.size >= this.#limits.uploadsMax) {
+      throw new RegistryError('TOOMANYREQUESTS', 'too many uploads in progress', {
+        detail: { uploadsMax: this.#limits.uploadsMax },
+        hint: 'finish or cancel uploads, then retry',
+      });
+    }
+    await mkdir(this.#blobs.tmpDir, { recursive: true });
+    const id = randomHex(16);
+    const session: UploadSession = {
+      id,
+      repository,
+      path: join(this.#blobs.tmpDir, `upload-${id}`),
+      offset: 0,
+      hash: newDigester(),
+      busy: false,
+      updatedAtMs: this.#clock.now(),
+    };
+    this.#sessions.set(id, session);
+    return session;
+  }
+
+  get(repository: string, id: string): UploadSession {
+    const session = this.#sessions.get(id);
+    if (session === undefined || session.repository !== repository) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id.slice(0, 64)}' not found`, {
+        detail: { uuid: id.slice(0, 64) },
+        hint: 'start a new upload with POST /v2/<name>/blobs/uploads/',
+      });
+    }
+    return session;
+  }
+
+  /**
+   * Appends a chunk. With a Content-Range it must start at the current offset (else 416 and the
+   * Range the client should resume from). A chunk that fails midway ends the session, because the
+   * hash and the file could disagree about what was received.
+   */
+  async append(session: UploadSession, body: Readable, range: ChunkRange | null, contentLength: number | null): Promise<void> {
+    if (session.busy || (range !== null && range.start !== session.offset)) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk must start at offset ${session.offset}`, {
+        status: 416,
+        detail: { offset: session.offset },
+        headers: rangeHeaders(session),
+      });
+    }
+    if (range !== null && contentLength !== null && range.end - range.start + 1 !== contentLength) {
+      throw new RegistryError('SIZE_INVALID', 'Content-Range and Content-Length disagree', { status: 416, headers: rangeHeaders(session) });
+    }
+    session.busy = true;
+    const startOffset = session.offset;
+    const bytesMax = this.#limits.blobBytesMax;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            session.offset += chunk.length;
+            if (session.offset > bytesMax) {
+              throw new RegistryError('SIZE_INVALID', `blob exceeds ${bytesMax} bytes`, { status: 413, detail: { blobBytesMax: bytesMax } });
+            }
+            session.hash.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(session.path, { flags: 'a', highWaterMark: 1024 * 1024 }),
+      );
+    } catch (err) {
+      await this.cancel(session);
+      throw err;
+    }
+    session.busy = false;
+    session.updatedAtMs = this.#clock.now();
+    const received = session.offset - startOffset;
+    if (contentLength !== null && received !== contentLength) {
+      await this.cancel(session);
+      throw new RegistryError('SIZE_INVALID', `received ${received} bytes, Content-Length said ${contentLength}`);
+    }
+  }
+
+  /** Verifies the digest and moves the blob into the store. The session ends either way. */
+  async complete(session: UploadSession, digest: string): Promise<number> {
+    this.#sessions.delete(session.id);
+    const actual = digestFromHash(session.hash);
+    if (actual !== digest) {
+      await rm(session.path, { force: true });
+      throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest}`, {
+        detail: { expected: digest, actual, sizeBytes: session.offset },
+      });
+    }
+    // A zero-byte blob (or one sent only in the PUT) may never have had its temp file created.
+    await appendFile(session.path, '');
+    await fsyncFile(session.path);
+    await this.#blobs.commit(session.path, digest);
+    return session.offset;
+  }
+
+  async cancel(session: UploadSession): Promise<void> {
+    this.#sessions.delete(session.id);
+    await rm(session.path, { force: true });
+  }
+
+  /** Drops sessions idle too long; returns how many. */
+  async expire(): Promise<number> {
+    const cutoff = this.#clock.now() - this.#limits.uploadIdleMsMax;
+    const stale = [...this.#sessions.values()].filter((s) => !s.busy && s.updatedAtMs < cutoff);
+    for (const session of stale) await this.cancel(session);
+    return stale.length;
+  }
+
+  /** Cancels every session (server shutdown). */
+  async closeAll(): Promise<void> {
+    for (const session of [...this.#sessions.values()]) await this.cancel(session);
+  }
+}
+
+/** The headers that tell a client where an upload stands. */
+export function rangeHeaders(session: UploadSession): Record<string, string> {
+  return {
+    Location: `/v2/${session.repository}/blobs/uploads/${session.id}`,
+    Range: `0-${Math.max(session.offset - 1, 0)}`,
+    'Docker-Upload-UUID': session.id,
+  };
+}
