@@ -88,8 +88,8 @@ async function extract(archivePath: string, dir: string): Promise<Map<string, st
 
 /** An archive member's path made relative and refused if it climbs out. */
 function confine(name: string): string {
-  const normal = posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
-  if (normal.startsWith('..')) throw new ValidationError(`archive member '${name}' escapes the archive`);
+  const normal = posix.normalize(name.replace(/^\/+/, '')).replace(/\/$/, '');
+  if (normal === '..' || normal.startsWith('../')) throw new ValidationError(`archive member '${name}' escapes the archive`);
   return normal;
 }
 
@@ -99,6 +99,7 @@ function resolveMember(member: string, symlinks: Map<string, string>): string {
     const target = symlinks.get(current);
     if (target === undefined) return current;
     current = confine(target);
+    if (current === '.') throw new ValidationError(`archive member '${member}' points at the archive root`);
   }
   throw new ValidationError(`archive member '${member}' is a symlink loop`);
 }
