@@ -32,7 +32,7 @@ async function layerEntries(layer: Buffer): Promise<Map<string, string>> {
   const entries = new Map<string, string>();
   const reading = (async () => {
     for await (const entry of extract) {
-      entries.set(entry.header.name, entry.header.type === 'symlink' ? `-> ${entry.header.linkname}` : (await readAll(entry)).toString('utf8'));
+      entries.set(entry.header.name, entry.header.type === 'symlink' ? `-> ${entry.header.linkname}` : (await readAll(entry as unknown as AsyncIterable<Buffer>)).toString('utf8'));
     }
   })();
   extract.end(raw);
