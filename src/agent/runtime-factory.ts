@@ -3,7 +3,6 @@
  * root and the tools are there; otherwise plain processes, which say plainly that they isolate
  * nothing.
  */
-import { join } from 'node:path';
 import type { HostRuntime } from './host-runtime.ts';
 import { LocalImageStore, type ImageSource } from './image/index.ts';
 import { hostNetworking, namespaceNetworking } from './networking.ts';
@@ -36,10 +35,10 @@ export async function createHostRuntime(opts: HostRuntimeOptions): Promise<{ run
   const images = new LocalImageStore({ dataDir: opts.dataDir, source: opts.source, root, defaultRegistry: opts.defaultRegistry, logger: opts.logger });
   if (name === 'oci') {
     const networks = new MachineNetworks({ dataDir: opts.dataDir, logger: opts.logger, ...(opts.namePrefix === undefined ? {} : { namePrefix: opts.namePrefix }) });
-    const driver = new OciDriver({ dataDir: join(opts.dataDir, 'oci'), logger: opts.logger });
+    const driver = new OciDriver({ dataDir: opts.dataDir, logger: opts.logger });
     return { runtime: { images, networking: namespaceNetworking(networks, opts.hostNum), driver } };
   }
-  const driver = new ProcessDriver({ dataDir: join(opts.dataDir, 'process'), logger: opts.logger });
+  const driver = new ProcessDriver({ dataDir: opts.dataDir, logger: opts.logger });
   const warning = `machines run as plain processes with NO isolation (${driver.isolation}); run as root with runc for real isolation`;
   opts.logger.warn(warning);
   return { runtime: { images, networking: hostNetworking(), driver }, warning };

@@ -10,7 +10,7 @@ import { logsCommand } from './commands/logs.ts';
 import { machineCommands } from './commands/machine.ts';
 import { upCommand } from './commands/up.ts';
 import { defaultDataDir } from './endpoints.ts';
-import { reportError } from './output.ts';
+import { reportError, useIo, type CliIo } from './output.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aloft')
@@ -33,14 +33,18 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io?: CliIo): Promise<number> {
+  const restore = io === undefined ? undefined : useIo(io);
   const program = buildProgram();
+  if (io !== undefined) program.configureOutput({ writeOut: io.out, writeErr: io.err });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     return reportError(err, argv.includes('--json'));
+  } finally {
+    restore?.();
   }
 }
 

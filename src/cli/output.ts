@@ -9,43 +9,72 @@ import { asAloftError, type Fault } from '../lib/index.ts';
 
 export const exitCodes: Record<Fault, number> = { platform: 1, user: 2, config: 2, app: 3, capacity: 4 };
 
+/** Where the CLI writes; tests that call `main` in-process hand their own. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: CliIo = {
+  out: (text) => void out(text),
+  err: (text) => void err(text),
+};
+let io: CliIo = processIo;
+
+/** Sets where output goes until the returned function restores the previous target. */
+export function useIo(next: CliIo): () => void {
+  const previous = io;
+  io = next;
+  return () => {
+    io = previous;
+  };
+}
+
+export function out(text: string): void {
+  io.out(text);
+}
+
+export function err(text: string): void {
+  io.err(text);
+}
+
 export interface Output {
   json: boolean;
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  out(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function printTable(head: string[], rows: (string | number)[][]): void {
   if (rows.length === 0) {
-    process.stdout.write('(none)\n');
+    out('(none)\n');
     return;
   }
   const table = new Table({ head: head.map((h) => pc.bold(h)), style: { head: [], border: [] } });
   table.push(...rows.map((r) => r.map(String)));
-  process.stdout.write(`${table.toString()}\n`);
+  out(`${table.toString()}\n`);
 }
 
 /** A progress line on stderr; returns a function that marks it done. */
 export function progress(message: string): (result?: string) => void {
   const started = performance.now();
-  process.stderr.write(`${pc.dim('…')} ${message}\n`);
+  err(`${pc.dim('…')} ${message}\n`);
   return (result?: string) => {
     const ms = Math.round(performance.now() - started);
-    process.stderr.write(`${pc.green('✓')} ${result ?? message} ${pc.dim(`(${ms} ms)`)}\n`);
+    err(`${pc.green('✓')} ${result ?? message} ${pc.dim(`(${ms} ms)`)}\n`);
   };
 }
 
 export function success(message: string): void {
-  process.stderr.write(`${pc.green('✓')} ${message}\n`);
+  err(`${pc.green('✓')} ${message}\n`);
 }
 
 /** Prints an error for a person (or as JSON) and returns the exit code its fault maps to. */
-export function reportError(err: unknown, json: boolean): number {
-  const e = asAloftError(err);
+export function reportError(error: unknown, json: boolean): number {
+  const e = asAloftError(error);
   if (json) {
-    process.stderr.write(`${JSON.stringify(e.toJSON())}\n`);
+    err(`${JSON.stringify(e.toJSON())}\n`);
     return exitCodes[e.fault];
   }
   const whose: Record<Fault, string> = {
@@ -55,11 +84,11 @@ export function reportError(err: unknown, json: boolean): number {
     capacity: 'no capacity',
     platform: 'platform fault (not your app)',
   };
-  process.stderr.write(`${pc.red('Error:')} ${e.message} ${pc.dim(`[${whose[e.fault]}; ${e.code}]`)}\n`);
+  err(`${pc.red('Error:')} ${e.message} ${pc.dim(`[${whose[e.fault]}; ${e.code}]`)}\n`);
   const tail = e.details.log_tail;
   if (Array.isArray(tail) && tail.length > 0) {
-    process.stderr.write(`${pc.dim('Last log lines:')}\n${tail.map((l) => `  ${String(l)}`).join('\n')}\n`);
+    err(`${pc.dim('Last log lines:')}\n${tail.map((l) => `  ${String(l)}`).join('\n')}\n`);
   }
-  if (e.hint !== undefined) process.stderr.write(`${pc.yellow('Hint:')} ${e.hint}\n`);
+  if (e.hint !== undefined) err(`${pc.yellow('Hint:')} ${e.hint}\n`);
   return exitCodes[e.fault];
 }

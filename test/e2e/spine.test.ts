@@ -35,8 +35,8 @@ async function api(method: string, path: string, body?: string, token = p.endpoi
 
 before(async () => {
   p = await startTestPlatform();
-  cli = (args) => runCli([...args, '--data-dir', p.dataDir]);
-  json = <T>(args: string[]) => cliJson<T>([...args, '--data-dir', p.dataDir]);
+  cli = (args) => runCli(['--data-dir', p.dataDir, ...args]);
+  json = <T>(args: string[]) => cliJson<T>(['--data-dir', p.dataDir, ...args]);
   const rootfs = await mkdtemp(join(tmpdir(), 'aloft-rootfs-'));
   try {
     await writeExampleRootfs(rootfs);

@@ -6,21 +6,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the aloft CLI in this process, capturing what it prints. Calls must not overlap. */
+/** Runs the aloft CLI in this process, capturing what it prints. */
 export async function runCli(args: string[]): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+  const code = await main(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
 }
 
 /** Runs the CLI with `--json` and parses stdout; fails with the CLI's stderr when it exits non-zero. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { RegistryClient, importImage } from '../../registry/index.ts';
 import { ValidationError } from '../../lib/index.ts';
 import { CliContext } from '../context.ts';
-import { printJson, progress } from '../output.ts';
+import { printJson, progress, out } from '../output.ts';
 
 /**
  * `NAME:TAG` → the repository in the caller's organization on the platform's registry, and the
@@ -46,7 +46,7 @@ export function imagesCommands(program: Command): void {
         });
         done(`pushed ${target.reference} (${result.kind}, ${result.digest})`);
         if (ctx.options.json) printJson({ ...result, reference: target.reference });
-        else process.stdout.write(`${target.reference}\n`);
+        else out(`${target.reference}\n`);
       } finally {
         await client.close();
       }

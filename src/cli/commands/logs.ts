@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { sleep } from '../../lib/index.ts';
 import { CliContext } from '../context.ts';
+import { out } from '../output.ts';
 import { requireApp } from './common.ts';
 
 /** How often `--follow` asks for new log bytes. */
@@ -23,7 +24,7 @@ export function logsCommand(program: Command): void {
       const print = (id: string, data: string): void => {
         for (const line of data.split('\n')) {
           if (line === '') continue;
-          process.stdout.write(ctx.options.json ? `${JSON.stringify({ machine: id, line })}\n` : prefix ? `[${id}] ${line}\n` : `${line}\n`);
+          out(ctx.options.json ? `${JSON.stringify({ machine: id, line })}\n` : prefix ? `[${id}] ${line}\n` : `${line}\n`);
         }
       };
       for (let round = 0; ; round++) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Machine, MachineConfigInput } from '../../lib/index.ts';
 import { CliContext } from '../context.ts';
 import { waitUntilRunning } from '../machine-health.ts';
-import { printJson, printTable, progress, success } from '../output.ts';
+import { printJson, printTable, progress, success, out } from '../output.ts';
 import { envFromPairs, servicesFromPorts } from '../ports.ts';
 import { confirm, intOption, requireApp } from './common.ts';
 
@@ -190,7 +190,7 @@ function describe(m: Machine, withEvents = false): void {
     `Private   ${m.private_ip}`,
     `Guest     ${m.config.guest.cpus} CPU, ${m.config.guest.memory_mb} MB`,
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  out(`${lines.join('\n')}\n`);
   if (withEvents) {
     printTable(
       ['TIME', 'TYPE', 'STATUS', 'SOURCE', 'DETAIL'],

@@ -4,7 +4,7 @@ import { LocalPlatform, defaultPorts, deployExample } from '../../fleet/index.ts
 import { createLogger } from '../../lib/index.ts';
 import { CliContext } from '../context.ts';
 import { intOption } from './common.ts';
-import { progress } from '../output.ts';
+import { progress, out, err } from '../output.ts';
 
 interface UpOptions {
   bind: string;
@@ -49,7 +49,7 @@ export function upCommand(program: Command): void {
       });
       const stopping = new Promise<void>((resolve) => {
         const stop = (): void => {
-          process.stderr.write('\nstopping: machines are stopped and will start again with the next `aloft up`\n');
+          err('\nstopping: machines are stopped and will start again with the next `aloft up`\n');
           resolve();
         };
         process.once('SIGINT', stop);
@@ -72,14 +72,14 @@ export function upCommand(program: Command): void {
         `${pc.bold('Runtime')}   ${endpoints.driver}: ${endpoints.isolation}`,
         `${pc.dim(`written to ${ctx.options.dataDir}/endpoints.json; the aloft command reads it from there`)}`,
       ];
-      process.stdout.write(`${lines.join('\n')}\n`);
+      out(`${lines.join('\n')}\n`);
       if (opts.example === true) {
         const deploying = progress('building and starting the example app');
         const { machine, url } = await deployExample(endpoints);
         deploying(`example app is served by machine ${machine.id}`);
-        process.stdout.write(`\n  curl ${url}\n  ${pc.dim(`(or: curl -H 'Host: hello.${endpoints.domain}' ${endpoints.proxy}/)`)}\n\n`);
+        out(`\n  curl ${url}\n  ${pc.dim(`(or: curl -H 'Host: hello.${endpoints.domain}' ${endpoints.proxy}/)`)}\n\n`);
       }
-      process.stdout.write(`${pc.dim('Ctrl-C to stop')}\n`);
+      out(`${pc.dim('Ctrl-C to stop')}\n`);
       await stopping;
       await platform.stop();
     });
