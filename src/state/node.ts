@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/log.ts';
 import { Broadcaster } from './broadcast/gossip.ts';
 import type { Changeset } from './crdt/changeset.ts';
+import { RangeSet } from './crdt/ranges.ts';
 import type { CommitResult, Statement, Store } from './crdt/store.ts';
 import { StateRateLimitedError } from './errors.ts';
 import type { StateLimits, StateTiming } from './limits.ts';
@@ -148,7 +149,7 @@ export class StateNode {
     return () => this.memberListeners.delete(listener);
   }
 
-  /** Versions becoming visible here, local or remote; returns an unsubscribe function. */
+  /** Versions becoming visible here, local or remote, each reported once; returns an unsubscribe function. */
   onApplied(listener: (e: AppliedEvent) => void): () => void {
     this.appliedListeners.add(listener);
     return () => this.appliedListeners.delete(listener);
@@ -203,11 +204,12 @@ export class StateNode {
       this.stats.changesetsRateLimited++;
       return;
     }
+    const fresh = RangeSet.from([[cs.from, cs.to]]).minus(this.store.rangesOf(cs.site), Number.MAX_SAFE_INTEGER);
     const outcome = this.store.apply(cs);
     if (outcome !== 'applied') return;
     this.stats.changesetsApplied++;
     if (viaGossip) this.broadcaster.enqueue(cs);
-    this.emitApplied(cs);
+    for (const [from, to] of fresh) this.emitApplied({ site: cs.site, from, to });
   }
 
   private remoteBucket(site: string): TokenBucket {
@@ -219,8 +221,8 @@ export class StateNode {
     return bucket;
   }
 
-  private emitApplied(cs: Changeset): void {
-    for (const l of this.appliedListeners) l({ site: cs.site, from: cs.from, to: cs.to });
+  private emitApplied(e: AppliedEvent): void {
+    for (const l of this.appliedListeners) l({ site: e.site, from: e.from, to: e.to });
   }
 
   private send(addr: string, message: Message): void {
