@@ -174,7 +174,7 @@ describe('one host end to end', () => {
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /force/);
     assert.equal((await cli(['machine', 'destroy', machine.id, '-a', 'web', '--force'])).code, 0);
-    assert.deepEqual(await json<Machine[]>(['machine', 'list', '-a', 'web']), []);
+    await eventually('the machine to be gone from the list', async () => (await json<Machine[]>(['machine', 'list', '-a', 'web'])).length === 0);
     await eventually('the proxy to stop routing', async () => (await viaProxy('web')).status === 503);
   });
 });
