@@ -14,7 +14,7 @@ import { percentile } from './stats.ts';
 
 const createCount = Number(process.env.BENCH_CREATES ?? 20);
 const startCycles = Number(process.env.BENCH_START_CYCLES ?? 50);
-const memoryMachines = Number(process.env.BENCH_MEMORY_MACHINES ?? 20);
+const memoryMachines = Number(process.env.BENCH_MEMORY_MACHINES ?? 16);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'aloft-bench-'));
 const platform = new LocalPlatform({
@@ -29,6 +29,15 @@ const platform = new LocalPlatform({
 const endpoints = await platform.start();
 const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
   requestJson<T>(method, `${endpoints.api}${path}`, { token: endpoints.token, ...(body === undefined ? {} : { body }) });
+
+async function waitGone(id: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const list = await call<Machine[]>('GET', '/v1/apps/bench/machines');
+    if (!list.some((m) => m.id === id)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`machine ${id} was not destroyed within 30 s`);
+}
 
 try {
   const registry = new RegistryClient({ url: endpoints.registry, credentials: { password: endpoints.token } });
@@ -48,7 +57,9 @@ try {
     const m = await call<Machine>('POST', '/v1/apps/bench/machines', { config });
     await call('GET', `/v1/apps/bench/machines/${m.id}/wait?state=started&timeout=60`);
     createMs.push(performance.now() - t0);
-    created.push(m.id);
+    // Destroyed at once, so capacity never limits how many creates are measured.
+    await call('DELETE', `/v1/apps/bench/machines/${m.id}?force=true`);
+    await waitGone(m.id);
   }
 
   const startMs: number[] = [];
@@ -63,8 +74,10 @@ try {
   }
 
   // Memory: the platform process's growth per extra running machine (machines' own memory excluded).
-  for (const m of created) await call('DELETE', `/v1/apps/bench/machines/${m}?force=true`);
-  await new Promise((r) => setTimeout(r, 2_000));
+  for (const m of created) {
+    await call('DELETE', `/v1/apps/bench/machines/${m}?force=true`);
+    await waitGone(m);
+  }
   globalThis.gc?.();
   const rssBefore = process.memoryUsage().rss;
   const many: string[] = [];

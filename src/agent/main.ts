@@ -51,7 +51,7 @@ const agent = new Agent({
   dataDir: required('data-dir'),
   hostId: values['host-id']!,
   region: values.region!,
-  capacity: { cpus: cpus().length * 8, memoryMb: Math.floor(totalmem() / 1024 / 1024) },
+  capacity: { cpus: cpus().length * 16, memoryMb: Math.floor(totalmem() / 1024 / 1024) },
   runtime,
   token: required('token'),
   logger,

@@ -38,7 +38,7 @@ export interface Endpoints {
 export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780 };
 export const hostId = 'host-1';
 /** Shared CPUs are oversubscribed, as on Fly: a shared vCPU is a time slice, not a core. */
-export const sharedCpuOversubscription = 8;
+export const sharedCpuOversubscription = 16;
 
 export class LocalPlatform {
   readonly #opts: LocalPlatformOptions;
