@@ -182,7 +182,7 @@ export class MachineService {
     if (record.desired !== 'started') {
       throw new ConflictError('already_stopped', `machine ${id} is already stopped`, { hint: 'start it with `aloft machine start`' });
     }
-    const next = this.#save({ ...record, desired: 'stopped', stopRequested: true });
+    const next = this.#save({ ...record, desired: 'stopped', stopRequested: true, state: record.state === 'started' ? 'stopping' : record.state });
     this.#engine.submit('stop', id, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),

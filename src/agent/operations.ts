@@ -110,6 +110,18 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     await runtime.driver.prepare(await instanceSpec(record, rootfs));
   });
 
+  /**
+   * Starts reuse the instance a stop prepared right after the machine went down (a fresh root
+   * filesystem and bundle), so a start is only the launch itself.
+   */
+  const prepareIfNeeded: Step = {
+    name: 'prepare_if_needed',
+    async run(ctx) {
+      if ((await runtime.driver.status(ctx.op.subject)).state === 'created') return;
+      await prepareInstance.run(ctx);
+    },
+  };
+
   const launch = step('launch', async (record) => {
     if (record.desired !== 'started') return { ...record, state: 'stopped' };
     save({ ...record, state: 'starting' });
@@ -121,7 +133,7 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
 
   const stopInstance = step('stop_instance', async (record, op) => {
     const status = await runtime.driver.status(record.id);
-    if (status.state !== 'running') return { ...record, state: record.state === 'destroying' ? 'destroying' : 'stopped' };
+    if (status.state !== 'running') return { ...record, state: settledAfterStop(record, op) };
     const signal = (op.input.signal as NodeJS.Signals | undefined) ?? record.config.stop_config?.signal ?? 'SIGTERM';
     const timeoutMs = (op.input.timeoutMs as number | undefined) ?? durationToMs(record.config.stop_config?.timeout, stopTimeoutDefaultMs);
     const exit = await runtime.driver.stop(record.id, signal as NodeJS.Signals, timeoutMs);
@@ -138,9 +150,11 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
         },
       });
     }
-    const state = next.state === 'destroying' || next.state === 'replacing' ? next.state : 'stopped';
-    return { ...next, state };
+    return { ...next, state: settledAfterStop(next, op) };
   });
+
+  /** A plain stop reports 'stopped' only once the next instance is prepared, so a start right after it is quick. */
+  const markStopped = step('mark_stopped', async (record) => (record.state === 'stopping' ? { ...record, state: 'stopped' } : undefined));
 
   const backoff = step('backoff', async (record, _op, signal) => {
     const delayMs = Math.min(restartBackoffBaseMs * 2 ** Math.max(0, record.restartCount - 1), restartBackoffMaxMs);
@@ -188,8 +202,8 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
 
   return [
     { kind: 'create', steps: [pullImage, attachNetwork, prepareInstance, launch], onFailure: failWith('create') },
-    { kind: 'start', steps: [prepareInstance, launch], onFailure: failWith('start') },
-    { kind: 'stop', steps: [stopInstance], onFailure: failWith('stop') },
+    { kind: 'start', steps: [prepareIfNeeded, launch], onFailure: failWith('start') },
+    { kind: 'stop', steps: [stopInstance, prepareInstance, markStopped], onFailure: failWith('stop') },
     { kind: 'restart', steps: [stopInstance, prepareInstance, launch], onFailure: failWith('restart') },
     { kind: 'autorestart', steps: [backoff, prepareInstance, launch], onFailure: failWith('restart') },
     {
@@ -199,6 +213,12 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     },
     { kind: 'destroy', steps: [stopInstance, destroyInstance, detachNetwork, markDestroyed], onFailure: failWith('destroy') },
   ];
+}
+
+/** The state a stop leaves: destroy and update keep theirs; a plain stop is 'stopping' until its last step. */
+function settledAfterStop(record: MachineRecord, op: OperationRecord): MachineRecord['state'] {
+  if (record.state === 'destroying' || record.state === 'replacing') return record.state;
+  return op.kind === 'stop' ? 'stopping' : 'stopped';
 }
 
 export function newInstanceId(): string {

@@ -1,4 +1,4 @@
-import { fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { LogController, fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { AuthError, ValidationError, asAloftError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -14,7 +14,7 @@ export const jsonBodyBytesMax = 1024 * 1024;
 export function createHttpServer(logger: Logger): FastifyInstance {
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: jsonBodyBytesMax,
   }) as unknown as FastifyInstance;
   app.setErrorHandler((err, request, reply) => {

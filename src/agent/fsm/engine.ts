@@ -120,8 +120,10 @@ export class OperationEngine {
       op = { ...op, step: i, stepName: step.name, attempts: op.attempts + 1, updatedAt: clock.now() };
       log.put(op);
       crashHook?.(`${op.kind}:${step.name}:before`);
+      const startedMs = clock.monotonicMs();
       try {
         await step.run({ op, signal });
+        this.#opts.logger.debug({ op: op.id, kind: op.kind, subject: op.subject, step: step.name, ms: Math.round(clock.monotonicMs() - startedMs) }, 'step done');
       } catch (err) {
         if (signal.aborted) return op;
         this.#opts.logger.warn({ op: op.id, kind: op.kind, step: step.name, err: asAloftError(err).message }, 'step failed');
