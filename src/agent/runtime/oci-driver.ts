@@ -129,13 +129,14 @@ export class OciDriver implements RuntimeDriver {
       await this.deliver(machineId, current.pid, signal);
       const exited = await waitForExit(() => this.finalExit(machineId), timeoutMs);
       if (exited !== null) {
-        await waitGone(current.pid, (pid) => isAlive(pid));
+        await this.release(machineId, current.pid);
         return exited.exit;
       }
       this.log.info({ machineId, signal, timeoutMs }, 'machine did not stop in time; killing');
       await this.runc.kill(machineId, 'KILL').catch(() => undefined);
       const killed = await waitForExit(() => this.finalExit(machineId), killWaitMs);
       if (killed === null) throw new PlatformError('stop_failed', `machine ${machineId} still runs ${killWaitMs} ms after SIGKILL`);
+      await this.release(machineId, current.pid);
       return killed.exit;
     });
   }
@@ -185,6 +186,16 @@ export class OciDriver implements RuntimeDriver {
   async list(): Promise<string[]> {
     const ids = new Set([...(await this.dirs.list()), ...(await this.runc.list())]);
     return [...ids].sort();
+  }
+
+  /**
+   * After a stop: waits for the init to be gone and deletes the stopped container now, so the
+   * next start is a single `runc run`. The exit (OOM included) is already stored, so losing the
+   * cgroup loses nothing.
+   */
+  private async release(machineId: string, initPid: number): Promise<void> {
+    await waitGone(initPid, (pid) => isAlive(pid));
+    await this.runc.delete(machineId, false);
   }
 
   private finalExit(machineId: string): Promise<FinalExit | null> {

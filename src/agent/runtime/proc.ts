@@ -35,3 +35,8 @@ export async function childrenOf(pid: number): Promise<number[]> {
     return [];
   }
 }
+
+/** The process's argv joined by NULs ('' once it is gone). */
+export async function cmdline(pid: number): Promise<string> {
+  return readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+}

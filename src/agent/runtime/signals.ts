@@ -1,6 +1,7 @@
 /** Signalling a machine's program (the init's only child) and waiting for a run to end. */
 import { sleep } from '../../lib/clock.ts';
 import { PlatformError } from '../../lib/errors.ts';
+import { cmdline } from './proc.ts';
 import type { FinalExit } from './status-dir.ts';
 
 /** Right after start the init may not have forked the program yet; wait this long for it. */
@@ -9,11 +10,12 @@ const programAppearPollMs = 5;
 /** How often stop looks for the exit; cheap (two small file reads). */
 const exitPollMs = 10;
 
-/** Sends `signal` to the init's child; no-op if the init has already ended. */
+/** Sends `signal` to the init's child once it runs the program; no-op if the init has already ended. */
 export async function signalMainProcess(initPid: number, signal: NodeJS.Signals, children: (pid: number) => Promise<number[]>): Promise<void> {
   for (let waited = 0; waited <= programAppearMsMax; waited += programAppearPollMs) {
     const [program] = await children(initPid);
-    if (program !== undefined) {
+    // Until it execs, the child is a fork of the init's shell, whose handlers would swallow the signal.
+    if (program !== undefined && (await cmdline(program)) !== (await cmdline(initPid))) {
       try {
         process.kill(program, signal);
       } catch (err) {
