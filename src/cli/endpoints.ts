@@ -27,12 +27,18 @@ export function readEndpoints(dataDir: string): Endpoints | undefined {
 /** The API URL and token to use, or an error that says how to provide them. */
 export function resolveEndpoints(dataDir: string): Endpoints {
   const file = readEndpoints(dataDir);
-  const api = process.env.ALOFT_API_URL ?? file?.api;
-  const token = process.env.ALOFT_API_TOKEN ?? file?.token;
+  const api = env('ALOFT_API_URL') ?? file?.api;
+  const token = env('ALOFT_API_TOKEN') ?? file?.token;
   if (api === undefined || token === undefined) {
     throw new AloftError('no_platform', 'user', `no Aloft platform found: ${join(dataDir, endpointsFile)} does not exist and ALOFT_API_URL/ALOFT_API_TOKEN are not set`, {
       hint: 'start one with `aloft up` (in another terminal), or set ALOFT_API_URL and ALOFT_API_TOKEN, or pass --data-dir',
     });
   }
-  return { api, token, proxy: process.env.ALOFT_PROXY_URL ?? file?.proxy ?? '', registry: process.env.ALOFT_REGISTRY_URL ?? file?.registry ?? '' };
+  return { api, token, proxy: env('ALOFT_PROXY_URL') ?? file?.proxy ?? '', registry: env('ALOFT_REGISTRY_URL') ?? file?.registry ?? '' };
+}
+
+/** An environment variable, where set and not empty. */
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -16,8 +16,8 @@ export interface CliIo {
 }
 
 const processIo: CliIo = {
-  out: (text) => void out(text),
-  err: (text) => void err(text),
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
 };
 let io: CliIo = processIo;
 
