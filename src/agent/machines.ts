@@ -197,12 +197,12 @@ export class MachineService {
         hint: 'start it with `aloft machine start`',
       });
     }
-    const next = this.#save({ ...record, stopRequested: true, restartCount: 0 });
+    const next = this.#save(withEvent({ ...record, stopRequested: true, restartCount: 0 }, this.#opts.clock.now(), 'restart', 'restarting', 'user'));
     this.#engine.submit('restart', id, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
-    return withEvent(next, this.#opts.clock.now(), 'restart', 'restarting', 'user');
+    return next;
   }
 
   async update(id: string, rawConfig: unknown, options: { skipLaunch?: boolean }, nonce?: string): Promise<MachineRecord> {

@@ -52,12 +52,30 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     return next;
   }
 
+  /**
+   * A step computes its result from the record as it was when the step began; the service may
+   * have written the record meanwhile (a lease taken, a stop requested). Only the fields the
+   * step changed are written over the latest record, so neither side loses the other's write.
+   */
+  function saveChanges(before: MachineRecord, after: MachineRecord, op: OperationRecord): void {
+    const latest: Record<string, unknown> = { ...load(op) };
+    const b = before as unknown as Record<string, unknown>;
+    const a = after as unknown as Record<string, unknown>;
+    for (const key of new Set([...Object.keys(b), ...Object.keys(a)])) {
+      if (b[key] === a[key]) continue;
+      if (a[key] === undefined) delete latest[key];
+      else latest[key] = a[key];
+    }
+    save(latest as unknown as MachineRecord);
+  }
+
   function step(name: string, run: (record: MachineRecord, op: OperationRecord, signal: AbortSignal) => Promise<MachineRecord | void>): Step {
     return {
       name,
       async run({ op, signal }) {
-        const out = await run(load(op), op, signal);
-        if (out !== undefined) save(out);
+        const before = load(op);
+        const out = await run(before, op, signal);
+        if (out !== undefined) saveChanges(before, out, op);
       },
     };
   }
@@ -122,9 +140,9 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     },
   };
 
-  const launch = step('launch', async (record) => {
+  const launch = step('launch', async (record, op) => {
     if (record.desired !== 'started') return { ...record, state: 'stopped' };
-    save({ ...record, state: 'starting' });
+    saveChanges(record, { ...record, state: 'starting' }, op);
     await runtime.driver.start(record.id);
     deps.watchExit(record.id);
     const started: MachineRecord = { ...record, state: 'started', stopRequested: false };

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalPlatform, type Endpoints } from '../../src/fleet/index.ts';
-import { silentLogger } from '../../src/lib/index.ts';
+import { createLogger, silentLogger, type Logger } from '../../src/lib/index.ts';
 
 export interface TestPlatform {
   platform: LocalPlatform;
@@ -12,7 +12,7 @@ export interface TestPlatform {
 }
 
 /** A whole local platform on loopback ports chosen by the OS, in a temporary data directory. */
-export async function startTestPlatform(options: { dataDir?: string; driver?: 'auto' | 'oci' | 'process' } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(options: { dataDir?: string; driver?: 'auto' | 'oci' | 'process'; logger?: Logger } = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'aloft-e2e-')));
   const platform = new LocalPlatform({
     dataDir,
@@ -21,7 +21,8 @@ export async function startTestPlatform(options: { dataDir?: string; driver?: 'a
     region: 'dev',
     domain: 'aloft.localhost',
     driver: options.driver ?? 'auto',
-    logger: silentLogger(),
+    // ALOFT_TEST_LOG=debug shows what the platform does during a test.
+    logger: options.logger ?? (process.env.ALOFT_TEST_LOG === undefined ? silentLogger() : createLogger('test', { level: process.env.ALOFT_TEST_LOG })),
   });
   try {
     const endpoints = await platform.start();
