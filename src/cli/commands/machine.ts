@@ -101,20 +101,25 @@ export function machineCommands(program: Command): void {
       else describe(m, true);
     });
 
-  machine
-    .command('start <id>')
-    .description('start a stopped machine')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const ctx = new CliContext(cmd);
-      const app = requireApp(ctx.options.app);
-      const client = ctx.client();
-      const before = await client.getMachine(app, id);
-      const done = progress(`starting ${id}`);
-      await client.machineAction(app, id, 'start');
-      const m = await waitUntilRunning(client, app, before);
-      done(`machine ${id} is started`);
-      if (ctx.options.json) printJson(m);
-    });
+  for (const [action, verb, done, description] of [
+    ['start', 'starting', 'is started', 'start a stopped machine'],
+    ['restart', 'restarting', 'restarted', 'restart a machine'],
+  ] as const) {
+    machine
+      .command(`${action} <id>`)
+      .description(description)
+      .action(async (id: string, _opts: unknown, cmd: Command) => {
+        const ctx = new CliContext(cmd);
+        const app = requireApp(ctx.options.app);
+        const client = ctx.client();
+        const before = await client.getMachine(app, id);
+        const finished = progress(`${verb} ${id}`);
+        await client.machineAction(app, id, action);
+        const m = await waitUntilRunning(client, app, before);
+        finished(`machine ${id} ${done}`);
+        if (ctx.options.json) printJson(m);
+      });
+  }
 
   machine
     .command('stop <id>')
@@ -130,21 +135,6 @@ export function machineCommands(program: Command): void {
       await client.wait(app, id, 'stopped', 60);
       done(`machine ${id} is stopped`);
       if (ctx.options.json) printJson(await client.getMachine(app, id));
-    });
-
-  machine
-    .command('restart <id>')
-    .description('restart a machine')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const ctx = new CliContext(cmd);
-      const app = requireApp(ctx.options.app);
-      const client = ctx.client();
-      const before = await client.getMachine(app, id);
-      const done = progress(`restarting ${id}`);
-      await client.machineAction(app, id, 'restart');
-      const m = await waitUntilRunning(client, app, before);
-      done(`machine ${id} restarted`);
-      if (ctx.options.json) printJson(m);
     });
 
   withRunOptions(machine.command('update <id> [command...]').description('change a machine\'s config (a new instance replaces the old)'))
