@@ -25,10 +25,12 @@ fi
 
 # npm runs on whatever Node the machine has; the project's own runtime (Node 24, the `node`
 # package) lands in node_modules/.bin and runs everything else.
+# `npm install` rather than `npm ci`: npm 11 refuses some lock files (optional per-platform
+# packages of msgpackr) in `ci` that `install` accepts and keeps to.
 stamp=node_modules/.package-lock.json
-if [[ ! -f "$stamp" || package-lock.json -nt "$stamp" ]]; then
+if [[ ! -f "$stamp" || package-lock.json -nt "$stamp" || package.json -nt "$stamp" ]]; then
   echo "setup: installing npm packages" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 node_bin=node_modules/.bin/node
