@@ -140,14 +140,23 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     },
   };
 
-  const launch = step('launch', async (record, op) => {
-    if (record.desired !== 'started') return { ...record, state: 'stopped' };
-    saveChanges(record, { ...record, state: 'starting' }, op);
-    await runtime.driver.start(record.id);
-    deps.watchExit(record.id);
-    const started: MachineRecord = { ...record, state: 'started', stopRequested: false };
-    return withEvent(started, clock.now(), 'start', 'started', 'flyd');
-  });
+  /** Records 'starting' before it starts the process, so a crash in between is visible and resumed. */
+  const launch: Step = {
+    name: 'launch',
+    async run({ op }) {
+      const record = load(op);
+      if (record.desired !== 'started') {
+        saveChanges(record, { ...record, state: 'stopped' }, op);
+        return;
+      }
+      const starting: MachineRecord = { ...record, state: 'starting' };
+      saveChanges(record, starting, op);
+      await runtime.driver.start(record.id);
+      deps.watchExit(record.id);
+      const started = withEvent({ ...starting, state: 'started', stopRequested: false }, clock.now(), 'start', 'started', 'flyd');
+      saveChanges(starting, started, op);
+    },
+  };
 
   const stopInstance = step('stop_instance', async (record, op) => {
     const status = await runtime.driver.status(record.id);

@@ -49,7 +49,7 @@ interface RunningAgent {
 
 async function startAgent(dataDir: string, crashAt?: string): Promise<RunningAgent> {
   const child = spawn(process.execPath, ['src/agent/main.ts', '--data-dir', dataDir, '--token', token, '--registry', registryUrl, '--name-prefix', 'act'], {
-    env: { ...process.env, ALOFT_LOG_LEVEL: 'warn', ...(crashAt === undefined ? {} : { ALOFT_AGENT_CRASH_AT: crashAt }) },
+    env: { ...process.env, ALOFT_LOG_LEVEL: process.env.ALOFT_TEST_LOG ?? 'warn', ...(crashAt === undefined ? {} : { ALOFT_AGENT_CRASH_AT: crashAt }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
