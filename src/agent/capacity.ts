@@ -1,3 +1,4 @@
+import { cpus, totalmem } from 'node:os';
 import { CapacityError, randomHex, type Clock } from '../lib/index.ts';
 import type { MachineRecord } from './record.ts';
 
@@ -11,6 +12,14 @@ export interface Reservation {
   cpus: number;
   memoryMb: number;
   expiresAtMs: number;
+}
+
+/** Shared CPUs are oversubscribed, as on Fly: a shared vCPU is a time slice, not a core. */
+export const sharedCpuOversubscription = 16;
+
+/** What this computer can take: its memory, and its cores times the shared-CPU oversubscription. */
+export function detectHostCapacity(): HostCapacity {
+  return { cpus: cpus().length * sharedCpuOversubscription, memoryMb: Math.floor(totalmem() / 1024 / 1024) };
 }
 
 /** A reservation not claimed by a create within this time is released. */

@@ -5,10 +5,10 @@
  * the process kill itself with SIGKILL at that step boundary.
  */
 import { parseArgs } from 'node:util';
-import { cpus, totalmem } from 'node:os';
 import { createLogger } from '../lib/index.ts';
 import { RegistryClient } from '../registry/index.ts';
 import { Agent } from './agent.ts';
+import { detectHostCapacity } from './capacity.ts';
 import { createHostRuntime, type DriverName } from './runtime-factory.ts';
 
 const { values } = parseArgs({
@@ -51,7 +51,7 @@ const agent = new Agent({
   dataDir: required('data-dir'),
   hostId: values['host-id']!,
   region: values.region!,
-  capacity: { cpus: cpus().length * 16, memoryMb: Math.floor(totalmem() / 1024 / 1024) },
+  capacity: detectHostCapacity(),
   runtime,
   token: required('token'),
   logger,

@@ -3,9 +3,8 @@
  * proxy, with embedded defaults and all data under one directory.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Agent, createHostRuntime, type DriverName, type MachineRecord } from '../agent/index.ts';
+import { Agent, createHostRuntime, detectHostCapacity, type DriverName, type MachineRecord } from '../agent/index.ts';
 import { createApiServer, CentralStore, staticAdminAuthenticator } from '../api/index.ts';
 import { createLogger, type Logger } from '../lib/index.ts';
 import { EdgeProxy, RouteTable, type MachineRoute } from '../proxy/index.ts';
@@ -37,8 +36,6 @@ export interface Endpoints {
 /** Ports chosen to stay clear of common services (web servers, databases, dev servers). */
 export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780 };
 export const hostId = 'host-1';
-/** Shared CPUs are oversubscribed, as on Fly: a shared vCPU is a time slice, not a core. */
-export const sharedCpuOversubscription = 16;
 
 export class LocalPlatform {
   readonly #opts: LocalPlatformOptions;
@@ -88,7 +85,7 @@ export class LocalPlatform {
       dataDir: join(dataDir, 'host'),
       hostId,
       region: this.#opts.region,
-      capacity: { cpus: cpus().length * sharedCpuOversubscription, memoryMb: Math.floor(totalmem() / 1024 / 1024) },
+      capacity: detectHostCapacity(),
       runtime: runtime.runtime,
       token: agentToken,
       logger: this.#logger.child({ component: 'agent' }),
