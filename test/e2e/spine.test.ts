@@ -163,6 +163,17 @@ describe('one host end to end', () => {
     assert.equal((await json<Machine[]>(['machine', 'list', '-a', 'web'])).length, 1);
   });
 
+  it('fails fast with the reason per host when no host has room (exit code 4)', async () => {
+    const r = await api('POST', '/v1/apps/web/machines', JSON.stringify({ config: { image: 'hello:v1', guest: { memory_mb: 65536, cpus: 1 } } }));
+    assert.equal(r.status, 503);
+    assert.equal(r.json.code, 'no_capacity');
+    assert.equal(r.json.fault, 'capacity');
+    assert.match(String((r.json.details as { hosts: Record<string, string> }).hosts['host-1']), /^memory/);
+    const viaCli = await cli(['machine', 'run', 'hello:v1', '-a', 'web', '--memory', '65536']);
+    assert.equal(viaCli.code, 4);
+    assert.match(viaCli.stderr, /no host in region 'dev' can take/);
+  });
+
   it('serves the OpenAPI document', async () => {
     const r = await api('GET', '/openapi.json');
     assert.equal(r.status, 200);
