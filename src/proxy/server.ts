@@ -125,7 +125,10 @@ export class EdgeProxy {
       if (!res.writableFinished) upstream.destroy();
       done();
     });
-    req.pipe(upstream);
+    // A bodiless request is ended directly: on a retry the client's stream has already ended,
+    // and piping an ended stream would never end the new upstream request.
+    if (hasBody(req)) req.pipe(upstream);
+    else upstream.end();
   }
 
   #forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
