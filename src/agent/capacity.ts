@@ -59,8 +59,9 @@ export class CapacityLedger {
     let memoryMb = 0;
     for (const m of machines) {
       if (m.state === 'destroyed') continue;
-      cpus += m.config.guest.cpus;
-      memoryMb += m.config.guest.memory_mb;
+      // An update in flight may grow the machine: count the larger of the two configs.
+      cpus += Math.max(m.config.guest.cpus, m.pendingConfig?.guest.cpus ?? 0);
+      memoryMb += Math.max(m.config.guest.memory_mb, m.pendingConfig?.guest.memory_mb ?? 0);
     }
     for (const r of this.#reservations.values()) {
       cpus += r.cpus;

@@ -13,6 +13,7 @@ export interface CreateOnAgent {
   id: string;
   name?: string;
   app: string;
+  app_id: string;
   org: string;
   org_num: number;
   config: unknown;
@@ -54,8 +55,9 @@ export class AgentClient {
     return this.#call('DELETE', `/v1/reservations/${encodeURIComponent(reservationId)}`);
   }
 
-  list(app: string, includeDeleted: boolean): Promise<Machine[]> {
-    const q = new URLSearchParams({ app, include_deleted: String(includeDeleted) });
+  /** Machines of the app with this id (never by name: names are reused, ids are not). */
+  list(appId: string, includeDeleted: boolean): Promise<Machine[]> {
+    const q = new URLSearchParams({ app_id: appId, include_deleted: String(includeDeleted) });
     return this.#call('GET', `/v1/machines?${q}`);
   }
 

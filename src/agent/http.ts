@@ -25,6 +25,7 @@ const createBody = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{14}$/),
   name: z.string().optional(),
   app: z.string(),
+  app_id: z.string(),
   org: z.string(),
   org_num: z.number().int().min(1).max(65535),
   config: z.unknown(),
@@ -81,10 +82,10 @@ export function agentHttpServer(service: MachineService, token: string, logger: 
   });
 
   app.get('/v1/machines', async (request) => {
-    const q = request.query as { app?: string; include_deleted?: string };
+    const q = request.query as { app_id?: string; include_deleted?: string };
     return service
       .list(q.include_deleted === 'true')
-      .filter((m) => q.app === undefined || m.app === q.app)
+      .filter((m) => q.app_id === undefined || m.appId === q.app_id)
       .map(machineView);
   });
 
@@ -93,6 +94,7 @@ export function agentHttpServer(service: MachineService, token: string, logger: 
     const record = await service.create({
       id: body.id,
       app: body.app,
+      appId: body.app_id,
       org: body.org,
       orgNum: body.org_num,
       config: body.config,

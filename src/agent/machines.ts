@@ -7,6 +7,7 @@
 import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  AloftError,
   ConflictError,
   NotFoundError,
   TimeoutError,
@@ -21,7 +22,7 @@ import {
 } from '../lib/index.ts';
 import { CapacityLedger, type HostCapacity, type Reservation } from './capacity.ts';
 import { withEvent } from './events.ts';
-import { OperationEngine, type CrashHook } from './fsm/index.ts';
+import { OperationEngine, queuedOperationsPerSubjectMax, type CrashHook } from './fsm/index.ts';
 import type { HostRuntime } from './host-runtime.ts';
 import { readLogTail } from './logs.ts';
 import { logPathOf, logTailLinesOnFailure, machineOperations, newInstanceId } from './operations.ts';
@@ -51,6 +52,7 @@ export interface CreateMachineInput {
   id: string;
   name?: string;
   app: string;
+  appId: string;
   org: string;
   orgNum: number;
   config: unknown;
@@ -132,17 +134,19 @@ export class MachineService {
   async create(input: CreateMachineInput): Promise<MachineRecord> {
     const config = parseOrThrow(machineConfigSchema, input.config, 'config');
     if (this.store.getMachine(input.id) !== undefined) throw new ConflictError('machine_exists', `machine ${input.id} already exists`);
+    await mkdir(join(this.#machinesDir, input.id), { recursive: true });
+    // From the claim to the save nothing awaits, so a concurrent reservation sees this machine's share.
     if (input.reservationId === undefined || !this.capacity.claim(input.reservationId)) {
       // No (or an expired) reservation: check capacity now, immediate-or-cancel as always.
       const r = this.reserve({ cpus: config.guest.cpus, memoryMb: config.guest.memory_mb });
       this.capacity.claim(r.id);
     }
-    await mkdir(join(this.#machinesDir, input.id), { recursive: true });
     const now = this.#opts.clock.now();
     let record: MachineRecord = {
       id: input.id,
       name: input.name ?? input.id,
       app: input.app,
+      appId: input.appId,
       org: input.org,
       orgNum: input.orgNum,
       region: this.#opts.region,
@@ -172,6 +176,11 @@ export class MachineService {
       });
     }
     this.#requireSettled(record, 'start');
+    if (record.desired === 'started' && this.#engine.depth(id) > 0) {
+      throw new ConflictError('machine_busy', `machine ${id} is being restarted by its restart policy`, {
+        hint: `wait for it (aloft machine status ${id}); stop it first if you want it down`,
+      });
+    }
     const next = this.#save({ ...record, desired: 'started', restartCount: 0 });
     this.#engine.submit('start', id);
     return { previous_state: record.state, record: next };
@@ -216,7 +225,9 @@ export class MachineService {
   }
 
   async destroy(id: string, force: boolean, nonce?: string): Promise<MachineRecord> {
-    const record = this.#mutable(id, nonce);
+    // A destroy that failed or is still running may be asked for again.
+    const record = this.#mutable(id, nonce, true);
+    if (record.desired === 'destroyed' && this.#engine.depth(id) > 0) return record;
     if (!force && (record.state === 'started' || record.state === 'starting')) {
       throw new ConflictError('machine_running', `machine ${id} is running; destroying it would kill its process`, {
         status: 412,
@@ -356,9 +367,16 @@ export class MachineService {
     await this.store.close();
   }
 
-  #mutable(id: string, nonce: string | undefined): MachineRecord {
+  #mutable(id: string, nonce: string | undefined, allowDestroying = false): MachineRecord {
     const record = this.get(id);
-    if (record.state === 'destroyed' || record.desired === 'destroyed') {
+    if (this.#engine.depth(id) >= queuedOperationsPerSubjectMax) {
+      // Checked before anything is written, so a refused request changes nothing.
+      throw new AloftError('too_many_operations', 'user', `machine ${id} already has ${queuedOperationsPerSubjectMax} operations waiting`, {
+        status: 429,
+        hint: 'wait for them to finish (aloft machine status) and try again',
+      });
+    }
+    if (record.state === 'destroyed' || (record.desired === 'destroyed' && !allowDestroying)) {
       throw new ConflictError('machine_destroyed', `machine ${id} is destroyed`, { status: 410 });
     }
     const lease = this.#activeLease(record);
@@ -435,12 +453,14 @@ export class MachineService {
       const status = await this.#opts.runtime.driver.status(id);
       if (status.state === 'running') return;
     }
+    const logTail = await readLogTail(logPathOf(this.#machinesDir, id), logTailLinesOnFailure);
+    // From here to the save nothing awaits: a stop requested meanwhile, or a second report of
+    // the same exit, is seen by this check rather than overwritten.
     const record = this.store.getMachine(id);
     if (record === undefined || record.stopRequested || record.state !== 'started') return;
     const { policy, max_retries } = record.config.restart;
     const failed = exit.exitCode !== 0 || exit.signal !== null;
     const restarting = policy === 'always' || (policy === 'on-failure' && failed && record.restartCount < (max_retries ?? defaultMaxRetries));
-    const logTail = await readLogTail(logPathOf(this.#machinesDir, id), logTailLinesOnFailure);
     const next = withEvent(
       { ...record, state: 'stopped', lastExit: exit, desired: restarting ? 'started' : 'stopped', restartCount: record.restartCount + (restarting ? 1 : 0) },
       this.#opts.clock.now(),

@@ -135,7 +135,8 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
   const prepareIfNeeded: Step = {
     name: 'prepare_if_needed',
     async run(ctx) {
-      if ((await runtime.driver.status(ctx.op.subject)).state === 'created') return;
+      const state = (await runtime.driver.status(ctx.op.subject)).state;
+      if (state === 'created' || state === 'running') return;
       await prepareInstance.run(ctx);
     },
   };

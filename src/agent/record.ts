@@ -26,6 +26,8 @@ export interface MachineRecord {
   id: string;
   name: string;
   app: string;
+  /** The app's id: names are reused after an app is deleted, ids never are. */
+  appId: string;
   org: string;
   /** The organization's number in the private network's address plan. */
   orgNum: number;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { objectBody, parseOrThrow, randomHex } from '../lib/index.ts';
+import { AloftError, objectBody, parseOrThrow, randomHex } from '../lib/index.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
 import type { AppRow } from './store.ts';
 
@@ -53,7 +53,13 @@ export function appRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const { app: row } = await authorizeApp(ctx, request, (request.params as { app: string }).app, 'delete');
     // Machines first: if a host cannot be reached the app stays, with what is left, and the error says which host.
     for (const pin of ctx.store.pins(row.name)) {
-      await ctx.agentOf(ctx.store.host(pin.host_id)).forward('DELETE', pin.machine_id, '', 'force=true', undefined, {});
+      await ctx
+        .agentOf(ctx.store.host(pin.host_id))
+        .forward('DELETE', pin.machine_id, '', 'force=true', undefined, {})
+        .catch((err: unknown) => {
+          // Already destroyed or unknown on its host: nothing left to destroy.
+          if (!(err instanceof AloftError && (err.status === 410 || err.code === 'machine_not_found'))) throw err;
+        });
       ctx.store.unpin(pin.machine_id);
     }
     ctx.store.deleteApp(row.name);

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { leaseNonceHeader } from '../agent/index.ts';
-import { machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
+import { AloftError, machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
 import type { Action } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
 import { expandImageRef } from './image-ref.ts';
@@ -51,12 +51,22 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
       memoryMb: config.guest.memory_mb,
     });
     const agent = ctx.agentOf(host);
+    // The pin goes in first: it reserves the name (a racing create with the same name fails
+    // here, before any host works) and is removed again if the host refuses.
+    try {
+      ctx.store.pin({ machine_id: id, app: row.name, host_id: host.id, name, region: host.region });
+    } catch (err) {
+      void agent.release(reservationId).catch(() => undefined);
+      ctx.store.checkNameFree(row.name, name);
+      throw err;
+    }
     let machine: Machine;
     try {
       machine = await agent.create({
         id,
         name,
         app: row.name,
+        app_id: row.id,
         org: row.org_slug,
         org_num: ctx.store.org(row.org_slug).num,
         config,
@@ -64,10 +74,10 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
         ...(body.skip_launch === undefined ? {} : { skip_launch: body.skip_launch }),
       });
     } catch (err) {
+      ctx.store.unpin(id);
       void agent.release(reservationId).catch(() => undefined);
       throw err;
     }
-    ctx.store.pin({ machine_id: id, app: row.name, host_id: host.id, name, region: host.region });
     return machine;
   });
 
@@ -76,7 +86,7 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const query = request.query as Record<string, string | undefined>;
     const includeDeleted = query.include_deleted === 'true';
     const hosts = ctx.store.hosts(query.region);
-    const lists = await Promise.all(hosts.map((h) => ctx.agentOf(h).list(row.name, includeDeleted)));
+    const lists = await Promise.all(hosts.map((h) => ctx.agentOf(h).list(row.id, includeDeleted)));
     const metadata = Object.entries(query).filter(([k]) => k.startsWith('metadata.'));
     return lists
       .flat()
@@ -101,12 +111,27 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
       handler: async (request, reply) => {
         const params = request.params as Params;
         await authorizeApp(ctx, request, params.app, route.action);
+        if (route.method === 'DELETE' && route.path === '') return destroyAndUnpin(ctx, request, params);
         const result = await forward(ctx, request, route.method, params, route.path, route.method === 'POST' ? objectBody(request.body) : undefined);
-        if (route.method === 'DELETE' && route.path === '') ctx.store.unpin(params.id);
         if (route.method === 'POST' && route.path === '/lease') void reply.status(201);
         return result;
       },
     });
+  }
+}
+
+/** Destroys on the host, then unpins; a machine the host already destroyed or forgot is unpinned too. */
+async function destroyAndUnpin(ctx: ApiContext, request: FastifyRequest, params: Params): Promise<unknown> {
+  try {
+    const result = await forward(ctx, request, 'DELETE', params, '', undefined);
+    ctx.store.unpin(params.id);
+    return result;
+  } catch (err) {
+    if (err instanceof AloftError && (err.status === 410 || err.code === 'machine_not_found')) {
+      ctx.store.unpin(params.id);
+      return { ok: true };
+    }
+    throw err;
   }
 }
 

@@ -9,27 +9,41 @@ import type { ApiClient } from './api-client.ts';
 export const settleMs = 1_500;
 export const startTimeoutS = 60;
 
-export async function waitUntilRunning(client: ApiClient, app: string, machine: Machine): Promise<Machine> {
-  try {
-    await client.wait(app, machine.id, 'started', startTimeoutS);
-  } catch (err) {
-    const current = await client.getMachine(app, machine.id);
-    throw explain(current, sinceOf(machine)) ?? err;
+/** How often the CLI looks at a starting machine. */
+export const pollIntervalMs = 200;
+
+/**
+ * Waits for a start that happened after `before` was read: a new `start` event with the machine
+ * started, then `settleMs` more without a new exit. Events already in `before` never count, so an
+ * old crash is not reported as new and a restart is not reported before it happened.
+ */
+export async function waitUntilRunning(client: ApiClient, app: string, before: Machine): Promise<Machine> {
+  const known = new Set(before.events.map((e) => e.id));
+  const deadline = performance.now() + startTimeoutS * 1000;
+  for (;;) {
+    const current = await client.getMachine(app, before.id);
+    const problem = explain(current, known);
+    if (problem !== undefined) throw problem;
+    const startedAgain = current.events.some((e) => e.type === 'start' && !known.has(e.id));
+    if (current.state === 'started' && startedAgain) break;
+    if (performance.now() > deadline) {
+      throw new AloftError('timeout', 'platform', `machine ${before.id} did not start within ${startTimeoutS}s (it is ${current.state})`, {
+        status: 408,
+        hint: `see what it is doing: aloft machine status ${before.id} -a ${app}`,
+      });
+    }
+    await sleep(pollIntervalMs);
   }
   await sleep(settleMs);
-  const current = await client.getMachine(app, machine.id);
-  const problem = explain(current, sinceOf(machine));
+  const settled = await client.getMachine(app, before.id);
+  const problem = explain(settled, known);
   if (problem !== undefined) throw problem;
-  return current;
+  return settled;
 }
 
-function sinceOf(machine: Machine): number {
-  return Date.parse(machine.updated_at) || 0;
-}
-
-/** The reason the machine is not running, from its newest events after `sinceMs`. */
-export function explain(machine: Machine, sinceMs: number): AloftError | undefined {
-  const recent = machine.events.filter((e) => e.timestamp >= sinceMs);
+/** The reason the machine is not running, from the events not in `known`. */
+export function explain(machine: Machine, known: ReadonlySet<string>): AloftError | undefined {
+  const recent = machine.events.filter((e) => !known.has(e.id));
   const failed = recent.find((e) => e.type === 'failed');
   if (failed !== undefined) return failedStep(machine, failed);
   const exit = recent.find((e) => e.type === 'exit' && e.request?.exit_event?.requested_stop === false);

@@ -48,14 +48,14 @@ export class RouteTable {
       this.#byApp.set(row.app, endpoints);
     }
     const existing = endpoints.get(row.id);
-    endpoints.set(row.id, {
-      machineId: row.id,
-      app: row.app,
-      region: row.region,
-      address: row.address,
-      port,
-      inFlight: existing?.inFlight ?? 0,
-    });
+    if (existing !== undefined) {
+      // Updated in place: requests in flight hold this object and decrement its count.
+      existing.region = row.region;
+      existing.address = row.address;
+      existing.port = port;
+    } else {
+      endpoints.set(row.id, { machineId: row.id, app: row.app, region: row.region, address: row.address, port, inFlight: 0 });
+    }
     this.#appOf.set(row.id, row.app);
   }
 

@@ -5,6 +5,7 @@
  */
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { Logger } from '../lib/index.ts';
 import type { Endpoint, RouteTable } from './route-table.ts';
 
@@ -103,9 +104,8 @@ export class EdgeProxy {
     upstream.on('response', (up) => {
       upstream.setTimeout(0);
       res.writeHead(up.statusCode ?? 502, withServedBy(up.headers, endpoint));
-      up.pipe(res);
-      up.on('end', done);
-      up.on('error', done);
+      // pipeline, not pipe: a machine that dies mid-body must end the client's response too.
+      pipeline(up, res, () => done());
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       done();

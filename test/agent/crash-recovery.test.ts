@@ -73,6 +73,7 @@ async function createMachine(agent: RunningAgent, id: string): Promise<void> {
   await call(agent, 'POST', '/v1/machines', {
     id,
     app: 'crash',
+    app_id: 'app-crash',
     org: 'personal',
     org_num: 1,
     config: { image: `${new URL(registryUrl).host}/personal/crash:v1`, restart: { policy: 'always' } },
