@@ -101,6 +101,17 @@ describe('machine lifecycle', () => {
     assert.equal((await api('GET', `/v1/apps/life/machines/${m.id}/lease`)).status, 404);
   });
 
+  it('a new app with a deleted app\'s name sees none of the old machines', async () => {
+    assert.equal((await api('POST', '/v1/apps', { app_name: 'reused', org_slug: 'personal' })).status, 201);
+    const old = await run('reused', { services: service });
+    assert.equal((await api('DELETE', '/v1/apps/reused')).status, 202);
+    assert.equal((await api('POST', '/v1/apps', { app_name: 'reused', org_slug: 'personal' })).status, 201);
+    const list = await api<Machine[]>('GET', '/v1/apps/reused/machines?include_deleted=true');
+    assert.deepEqual(list.json, [], `the old app's machine ${old.id} must not be listed`);
+    assert.equal((await api('GET', `/v1/apps/reused/machines/${old.id}`)).status, 404);
+    assert.equal((await api('DELETE', '/v1/apps/reused')).status, 202);
+  });
+
   it('a platform restart brings back the machines that should run', async () => {
     const m = await run('life', { services: service, restart: { policy: 'always' } });
     assert.equal((await api('GET', `/v1/apps/life/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
