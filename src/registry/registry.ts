@@ -3,9 +3,8 @@
  * reading manifests, uploads and mounts, tags, referrers, collection. HTTP handlers translate
  * requests into these calls and RegistryErrors into the spec's responses.
  */
-import { writeFile } from 'node:fs/promises';
+import { writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReadStream } from 'node:fs';
 import type { Clock } from '../lib/clock.ts';
 import { randomHex } from '../lib/ids.ts';
 import type { Logger } from '../lib/log.ts';
@@ -16,7 +15,7 @@ import { manifestBytesMax, parseManifest, type Descriptor } from './manifest.ts'
 import { mediaTypes } from './media-types.ts';
 import { isValidTag, organizationOf } from './names.ts';
 import { BlobStore } from './storage/blob-store.ts';
-import { fsyncFile } from './storage/fs-durable.ts';
+import { fsyncFile, isNotFound } from './storage/fs-durable.ts';
 import { RepoStore } from './storage/repo-store.ts';
 import { Uploads, type UploadLimits, type UploadSession } from './uploads.ts';
 
@@ -73,8 +72,14 @@ export class Registry {
     return info.sizeBytes;
   }
 
-  openBlob(digest: string, range?: { start: number; end: number }): ReadStream {
-    return this.blobs.openRead(digest, range);
+  /** Opens a blob statBlob found; the caller closes it. A collection may delete it in between. */
+  async openBlob(digest: string): Promise<FileHandle> {
+    try {
+      return await this.blobs.openRead(digest);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} not found`, { detail: { digest }, cause: err });
+    }
   }
 
   async deleteBlob(repository: string, digest: string): Promise<void> {

@@ -173,6 +173,26 @@ test('blob GET honours Range', async () => {
   assert.equal(r.headers.get('docker-content-digest'), digest);
 });
 
+test('blob GET serves blobs many read buffers long, whole and by range, and survives a client hanging up mid-blob', async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 123);
+  const digest = await pushBlob('acme/big', data);
+  let r = await h.call(`/v2/acme/big/blobs/${digest}`);
+  assert.equal(r.status, 200);
+  assert.ok(Buffer.from(await r.arrayBuffer()).equals(data));
+  r = await h.call(`/v2/acme/big/blobs/${digest}`, { headers: { range: 'bytes=524000-1600000' } });
+  assert.equal(r.status, 206);
+  assert.ok(Buffer.from(await r.arrayBuffer()).equals(data.subarray(524000, 1600001)));
+
+  const abort = new AbortController();
+  r = await h.call(`/v2/acme/big/blobs/${digest}`, { signal: abort.signal });
+  const reader = r.body!.getReader();
+  await reader.read();
+  abort.abort();
+  await reader.read().catch(() => undefined);
+  r = await h.call(`/v2/acme/big/blobs/${digest}`, { headers: { range: 'bytes=-5' } });
+  assert.ok(Buffer.from(await r.arrayBuffer()).equals(data.subarray(-5)));
+});
+
 test('blobs are visible only in repositories that have them; mounts work within an org and not across', async () => {
   const data = randomBytes(2000);
   const digest = await pushBlob('acme/source', data);

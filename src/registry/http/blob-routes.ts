@@ -4,6 +4,7 @@ import { isValidRepositoryName } from '../names.ts';
 import { rangeHeaders, type ChunkRange } from '../uploads.ts';
 import { contentLength, hasBody, header, type HandlerContext } from './context.ts';
 import { send } from './respond.ts';
+import { sendFileRange } from './send-file.ts';
 
 export async function handleBlob(ctx: HandlerContext, name: string, digest: string): Promise<void> {
   const { req, res, registry } = ctx;
@@ -30,16 +31,24 @@ export async function handleBlob(ctx: HandlerContext, name: string, digest: stri
   }
   const status = range === null ? 200 : 206;
   const length = range === null ? sizeBytes : range.end - range.start + 1;
-  res.writeHead(status, {
+  const responseHeaders = {
     ...headers,
     'Content-Length': length,
     ...(range === null ? {} : { 'Content-Range': `bytes ${range.start}-${range.end}/${sizeBytes}` }),
-  });
+  };
   if (req.method === 'HEAD' || length === 0) {
+    res.writeHead(status, responseHeaders);
     res.end();
     return;
   }
-  await streamTo(registry.openBlob(digest, range ?? undefined), res);
+  // Opened before the headers go out, so a blob collected since statBlob is a 404, not a cut-off 200.
+  const file = await registry.openBlob(digest);
+  try {
+    res.writeHead(status, responseHeaders);
+    await sendFileRange(res, file, range ?? { start: 0, end: sizeBytes - 1 });
+  } finally {
+    await file.close();
+  }
 }
 
 /** POST: start an upload, upload monolithically (`?digest=`), or mount (`?mount=&from=`). */
@@ -125,18 +134,4 @@ function parseRange(value: string | null, sizeBytes: number): ChunkRange | null 
   const end = m[2] === '' ? sizeBytes - 1 : Math.min(Number(m[2]), sizeBytes - 1);
   if (start >= sizeBytes || end < start) return 'unsatisfiable';
   return { start, end };
-}
-
-function streamTo(source: NodeJS.ReadableStream & { destroy(): void }, res: HandlerContext['res']): Promise<void> {
-  return new Promise((resolve) => {
-    source.on('error', () => {
-      res.destroy();
-      resolve();
-    });
-    res.on('close', () => {
-      source.destroy();
-      resolve();
-    });
-    source.pipe(res);
-  });
 }

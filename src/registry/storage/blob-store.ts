@@ -4,14 +4,10 @@
  * verified temp file from `<dataDir>/tmp`, so a reader never sees a partial blob.
  * Which repository may see which blob is the repository store's business, not this one's.
  */
-import { createReadStream, type ReadStream } from 'node:fs';
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from '../digest.ts';
 import { isNotFound, renameDurable } from './fs-durable.ts';
-
-/** Read size when streaming a blob out. */
-const readChunkBytes = 1024 * 1024;
 
 export interface BlobInfo {
   sizeBytes: number;
@@ -43,10 +39,9 @@ export class BlobStore {
     }
   }
 
-  /** Reads bytes `start..end` inclusive (the whole blob by default). */
-  openRead(digest: string, range?: { start: number; end: number }): ReadStream {
-    // 1 MiB reads: a quarter of the syscalls of the 64 KiB default, measured faster on pulls.
-    return createReadStream(this.pathOf(digest), { highWaterMark: readChunkBytes, ...range });
+  /** Opens a blob for reading; the caller closes the handle. Rejects with ENOENT if it is gone. */
+  async openRead(digest: string): Promise<FileHandle> {
+    return open(this.pathOf(digest), 'r');
   }
 
   async readAll(digest: string): Promise<Buffer> {
