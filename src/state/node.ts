@@ -25,6 +25,9 @@ export interface NodeOptions {
   log: Logger;
 }
 
+/** Gossiped changesets waiting to be merged at the end of the current turn. */
+const inboundChangesetsMax = 4096;
+
 /** Traffic counters, for the benchmark and for operators. */
 export interface NodeStats {
   packetsSent: number;
@@ -63,6 +66,7 @@ export class StateNode {
   private readonly memberListeners = new Set<(e: MemberEvent) => void>();
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>();
   private running = false;
+  private readonly inbound: Changeset[] = [];
 
   constructor(options: NodeOptions) {
     this.store = options.store;
@@ -88,7 +92,7 @@ export class StateNode {
       },
       this.log,
     );
-    this.broadcaster = new Broadcaster(this.rt, options.timing, options.limits, this.membership, send);
+    this.broadcaster = new Broadcaster(this.rt, options.timing, options.limits, this.membership, (addrs, message) => this.sendTo(addrs, message));
     this.sync = new AntiEntropy({
       rt: this.rt,
       timing: options.timing,
@@ -183,7 +187,7 @@ export class StateNode {
         return;
       case 'gossip':
         this.membership.apply(message.members);
-        for (const cs of message.changesets) this.applyRemote(cs, true);
+        for (const cs of message.changesets) this.queueGossiped(cs);
         return;
       case 'syncreq':
         this.sync.onRequest(message);
@@ -191,6 +195,36 @@ export class StateNode {
       case 'syncresp':
         this.sync.onResponse(message);
         return;
+    }
+  }
+
+  /**
+   * Gossiped changesets wait for the end of this runtime turn and are merged together in one
+   * store transaction: one commit for all the packets that arrived meanwhile instead of one per
+   * changeset. Copies of what is already held are dropped at once; beyond the bound, new ones
+   * are dropped too and anti-entropy sync brings them.
+   */
+  private queueGossiped(cs: Changeset): void {
+    if (cs.site === this.id || this.store.rangesOf(cs.site).covers(cs.from, cs.to)) return;
+    if (this.inbound.length >= inboundChangesetsMax) return;
+    this.inbound.push(cs);
+    if (this.inbound.length > 1) return;
+    this.rt.schedule(0, () => {
+      const batch = this.inbound.splice(0);
+      if (!this.running) return;
+      this.store.batch(() => {
+        for (const cs of batch) this.applyGossiped(cs);
+      });
+    });
+  }
+
+  private applyGossiped(cs: Changeset): void {
+    try {
+      this.applyRemote(cs, true);
+    } catch (err) {
+      // Caught here so one bad changeset does not roll back the rest of the batch.
+      this.stats.packetsRejected++;
+      this.log.error({ err, site: cs.site, from: cs.from, to: cs.to }, 'failed to merge a gossiped changeset');
     }
   }
 
@@ -226,13 +260,21 @@ export class StateNode {
   }
 
   private send(addr: string, message: Message): void {
+    this.sendTo([addr], message);
+  }
+
+  /** One message to several peers, encoded and authenticated once: gossip fans out every round. */
+  private sendTo(addrs: readonly string[], message: Message): void {
+    if (addrs.length === 0) return;
     const bytes = encodePacket(message, this.clusterKey);
     if (bytes.length > this.limits.messageBytesMax) {
       this.log.error({ type: message.t, bytes: bytes.length }, 'refused to send an oversized packet');
       return;
     }
-    this.stats.packetsSent++;
-    this.stats.bytesSent += bytes.length;
-    this.rt.send(addr, bytes);
+    for (const addr of addrs) {
+      this.stats.packetsSent++;
+      this.stats.bytesSent += bytes.length;
+      this.rt.send(addr, bytes);
+    }
   }
 }

@@ -18,12 +18,12 @@ export class Broadcaster {
   private readonly timing: StateTiming;
   private readonly limits: StateLimits;
   private readonly membership: Membership;
-  private readonly send: (addr: string, message: Message) => void;
+  private readonly send: (addrs: readonly string[], message: Message) => void;
   private readonly queue: TransmitQueue<Changeset>;
   private cancel: (() => void) | null = null;
   private stopped = false;
 
-  constructor(rt: Runtime, timing: StateTiming, limits: StateLimits, membership: Membership, send: (addr: string, message: Message) => void) {
+  constructor(rt: Runtime, timing: StateTiming, limits: StateLimits, membership: Membership, send: (addrs: readonly string[], message: Message) => void) {
     this.rt = rt;
     this.timing = timing;
     this.limits = limits;
@@ -62,9 +62,8 @@ export class Broadcaster {
     const members = this.membership.piggyback();
     if (changesets.length === 0 && members.length === 0) return;
     const self = this.membership.self;
-    for (const peer of sample(this.rt.random, peers, this.timing.gossipFanout)) {
-      this.send(peer.addr, { t: 'gossip', from: self.id, addr: self.addr, members, changesets });
-    }
+    const addrs = sample(this.rt.random, peers, this.timing.gossipFanout).map((p) => p.addr);
+    this.send(addrs, { t: 'gossip', from: self.id, addr: self.addr, members, changesets });
   }
 }
 
