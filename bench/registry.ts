@@ -2,15 +2,18 @@
  * Registry throughput: push and pull a ~200 MiB, 4-layer image with skopeo to Aloft's registry
  * and to Debian's docker-registry (CNCF distribution 2.8) in the same run, on the same disk.
  * Each run starts both registries afresh on empty data dirs (else skopeo's blob-info cache
- * turns later pushes into cross-repository mounts) and pushes then pulls to a fresh
- * destination; the median of `runs` is reported. Aloft runs with its token auth (skopeo does the
+ * turns later pushes into cross-repository mounts), pushes to each, then pulls from them in
+ * turn `pullsPerRun` times to fresh destinations; medians over all runs are reported. The
+ * host may be shared and loaded, so samples of the two registries are taken close together and
+ * in alternating order, and each registry's own CPU time per pull is reported too: it is far
+ * less sensitive to other load than wall time. Aloft runs with its token auth (skopeo does the
  * token dance); docker-registry runs without auth, as Debian ships it.
  *
  *   node bench/registry.ts            writes bench/results/registry.json and prints it
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,10 @@ import { createRegistryServer, mediaTypes, OciLayoutWriter, staticTokenAuth, typ
 const layerCount = 4;
 const layerBytes = 50 * 1024 * 1024;
 const runs = 5;
+/** Pulls from each registry per run, interleaved: more samples for the noisier, shorter measurement. */
+const pullsPerRun = 3;
+/** Linux's USER_HZ, the unit of the CPU times in /proc/<pid>/stat (100 on every common build). */
+const procTicksPerS = 100;
 const token = 'bench-token';
 const execFileAsync = promisify(execFile);
 
@@ -77,46 +84,102 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
 interface Timing {
   push: number[];
   pull: number[];
+  /** The registry's own CPU seconds per pull. */
+  pullCpuS: number[];
 }
 
-/** One push and one pull of the layout through a registry at `host`. */
-async function pushPull(host: string, creds: string, layout: string, out: string, timing: Timing): Promise<void> {
-  const ref = `docker://${host}/bench/image:v1`;
-  const dest = creds === '' ? [] : ['--dest-creds', creds];
-  const src = creds === '' ? [] : ['--src-creds', creds];
-  timing.push.push(await skopeo(['copy', '--dest-tls-verify=false', ...dest, `oci:${layout}:v1`, ref]));
-  timing.pull.push(await skopeo(['copy', '--src-tls-verify=false', ...src, ref, `oci:${out}:v1`]));
+/** A running registry under test. */
+interface Target {
+  name: string;
+  host: string;
+  /** skopeo's user:password, or '' for none. */
+  creds: string;
+  timing: Timing;
+  /** CPU seconds the registry process has used so far. */
+  cpuS(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function push(target: Target, layout: string): Promise<void> {
+  const creds = target.creds === '' ? [] : ['--dest-creds', target.creds];
+  target.timing.push.push(await skopeo(['copy', '--dest-tls-verify=false', ...creds, `oci:${layout}:v1`, `docker://${target.host}/bench/image:v1`]));
+}
+
+async function pull(target: Target, out: string): Promise<void> {
+  const creds = target.creds === '' ? [] : ['--src-creds', target.creds];
+  const cpuBeforeS = await target.cpuS();
+  target.timing.pull.push(await skopeo(['copy', '--src-tls-verify=false', ...creds, `docker://${target.host}/bench/image:v1`, `oci:${out}:v1`]));
+  target.timing.pullCpuS.push((await target.cpuS()) - cpuBeforeS);
   await rm(out, { recursive: true, force: true });
 }
 
-async function runAloft(work: string, run: number, layout: string, timing: Timing): Promise<void> {
-  const dataDir = join(work, `aloft-${run}`);
+/** Aloft in this process; its CPU time includes the bench's own (small: it only waits on skopeo). */
+async function startAloft(dataDir: string, timing: Timing): Promise<Target> {
   const server = await createRegistryServer({ dataDir, ...staticTokenAuth({ token }) });
-  try {
-    const url = await server.listen(0, '127.0.0.1');
-    await pushPull(url.replace('http://', ''), `x:${token}`, layout, join(work, `pull-aloft-${run}`), timing);
-  } finally {
-    await server.close();
-    await rm(dataDir, { recursive: true, force: true });
-  }
+  const url = await server.listen(0, '127.0.0.1');
+  return {
+    name: 'aloft',
+    host: url.replace('http://', ''),
+    creds: `x:${token}`,
+    timing,
+    cpuS: async () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    },
+    async stop() {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function runDockerRegistry(work: string, run: number, layout: string, timing: Timing): Promise<void> {
-  const dataDir = join(work, `docker-${run}`);
+async function startDockerRegistry(dataDir: string, timing: Timing): Promise<Target> {
   await mkdir(dataDir);
   const port = await freePort();
-  const config = join(work, `docker-registry-${run}.yml`);
+  const config = `${dataDir}.yml`;
   await writeFile(
     config,
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dataDir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
   );
   const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}/v2/`, 10_000);
-    await pushPull(`127.0.0.1:${port}`, '', layout, join(work, `pull-docker-${run}`), timing);
-  } finally {
+  const stop = async (): Promise<void> => {
     child.kill('SIGTERM');
     await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/v2/`, 10_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    name: 'docker-registry',
+    host: `127.0.0.1:${port}`,
+    creds: '',
+    timing,
+    cpuS: async () => {
+      // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / procTicksPerS;
+    },
+    stop,
+  };
+}
+
+/** One run: both registries fresh, a push to each, then `pullsPerRun` pulls from each, alternating who goes first. */
+async function runOnce(work: string, run: number, layout: string, aloft: Timing, docker: Timing): Promise<void> {
+  const targets: Target[] = [];
+  try {
+    targets.push(await startAloft(join(work, `aloft-${run}`), aloft));
+    targets.push(await startDockerRegistry(join(work, `docker-${run}`), docker));
+    // Alternate which goes first, so page-cache and CPU-frequency effects fall on both.
+    const order = (i: number): Target[] => ((run + i) % 2 === 0 ? targets : [...targets].reverse());
+    for (const target of order(0)) await push(target, layout);
+    for (let i = 0; i < pullsPerRun; i++) {
+      for (const target of order(i)) await pull(target, join(work, `pull-${target.name}-${run}`));
+    }
+  } finally {
+    for (const target of targets) await target.stop();
   }
 }
 
@@ -125,10 +188,10 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function rates(timing: Timing, imageBytes: number): { push_mib_s: number; pull_mib_s: number } {
+function rates(timing: Timing, imageBytes: number): { push_mib_s: number; pull_mib_s: number; pull_server_cpu_s: number } {
   const mib = imageBytes / (1024 * 1024);
   const rate = (seconds: number[]): number => Math.round((mib / median(seconds)) * 10) / 10;
-  return { push_mib_s: rate(timing.push), pull_mib_s: rate(timing.pull) };
+  return { push_mib_s: rate(timing.push), pull_mib_s: rate(timing.pull), pull_server_cpu_s: Math.round(median(timing.pullCpuS) * 1000) / 1000 };
 }
 
 async function main(): Promise<void> {
@@ -137,18 +200,9 @@ async function main(): Promise<void> {
     const layout = join(work, 'layout');
     const imageBytes = await makeImage(layout);
     console.error(`image: ${layerCount} layers, ${(imageBytes / 1024 / 1024).toFixed(1)} MiB`);
-    const aloft: Timing = { push: [], pull: [] };
-    const docker: Timing = { push: [], pull: [] };
-    for (let run = 0; run < runs; run++) {
-      // Alternate which goes first, so page-cache and CPU-frequency effects fall on both.
-      if (run % 2 === 0) {
-        await runAloft(work, run, layout, aloft);
-        await runDockerRegistry(work, run, layout, docker);
-      } else {
-        await runDockerRegistry(work, run, layout, docker);
-        await runAloft(work, run, layout, aloft);
-      }
-    }
+    const aloft: Timing = { push: [], pull: [], pullCpuS: [] };
+    const docker: Timing = { push: [], pull: [], pullCpuS: [] };
+    for (let run = 0; run < runs; run++) await runOnce(work, run, layout, aloft, docker);
     const show = (t: Timing): string => `push ${t.push.map((s) => s.toFixed(2)).join(' ')} s; pull ${t.pull.map((s) => s.toFixed(2)).join(' ')} s`;
     console.error(`aloft: ${show(aloft)}\ndocker-registry: ${show(docker)}`);
     const aloftResult = rates(aloft, imageBytes);
@@ -157,6 +211,7 @@ async function main(): Promise<void> {
       image_mib: Math.round((imageBytes / 1024 / 1024) * 10) / 10,
       layers: layerCount,
       runs,
+      pulls_per_run: pullsPerRun,
       aloft: aloftResult,
       docker_registry: dockerResult,
       ratio: {
