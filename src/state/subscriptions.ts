@@ -19,10 +19,22 @@ interface LoggedChange {
   changeId: number;
 }
 
+/** Changed rows above which a subscription re-runs its whole query rather than looking each up. */
+const incrementalRowsMax = 256;
+
+/**
+ * Query shapes whose result rows are not each a function of one base row (a change to one row
+ * can move others), or that read the clock or randomness (rows can change with no commit).
+ */
+const notRowWise = /\b(join|group|having|limit|offset|distinct|union|intersect|except|window|over|with|count|sum|avg|min|max|total|group_concat|json_group_array|json_group_object|random|randomblob|now|current_time|current_date|current_timestamp)\b/i;
+
 /**
  * A live query. Whenever a committed change (local or merged) touches a table the query reads,
- * the query is re-run once per runtime turn and its result diffed against the previous one by
- * row key (the first table's primary key if the result carries it, else the whole row). Every
+ * the query is refreshed once per runtime turn and its result diffed against the previous one by
+ * row key (the first table's primary key if the result carries it, else the whole row). A plain
+ * filter over one table whose result carries the primary key is refreshed incrementally: only
+ * the changed rows are looked up again, so the cost follows the change, not the result size;
+ * other queries are re-run whole. Every
  * change gets the next change id; the last `subscriptionLogChangesMax` are kept so a client
  * that disconnected can resume from the last id it saw.
  */
@@ -39,6 +51,10 @@ export class Subscription {
   private changeId = 0;
   private nextRowid = 1;
   private readonly listeners = new Set<(c: LoggedChange) => void>();
+  /** The query restricted to one primary key, when it can be refreshed row by row. */
+  private readonly byKey: SqlStatement | null;
+  /** The one table an incremental subscription reads. */
+  readonly rowWiseTable: string | null;
 
   constructor(id: string, store: Store, sql: string, params: unknown[], limits: StateLimits) {
     this.id = id;
@@ -50,7 +66,62 @@ export class Subscription {
     const first = [...store.schema.tables.values()].find((t) => new RegExp(`\\b${t.name}\\b`, 'i').test(sql));
     const keyIndexes = first?.pk.map((c) => this.columns.indexOf(c)) ?? [];
     this.keyIndexes = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0) ? keyIndexes : [];
+    const tables = Subscription.tablesOf(store, sql);
+    // Row-wise only when the key columns really are the table's primary key columns (not aliases
+    // of something else) and their names are unambiguous in the outer query.
+    const columns = this.stmt.columns();
+    const rowWise =
+      first !== undefined &&
+      tables.size === 1 &&
+      this.keyIndexes.length > 0 &&
+      !notRowWise.test(sql) &&
+      (sql.match(/\bselect\b/gi) ?? []).length === 1 &&
+      this.keyIndexes.every((i, k) => columns[i]!.table === first.name && columns[i]!.column === first.pk[k] && this.columns.indexOf(this.columns[i]!) === this.columns.lastIndexOf(this.columns[i]!));
+    this.byKey = rowWise ? Subscription.restrictToKey(store, sql, this.keyIndexes.map((i) => this.columns[i]!)) : null;
+    this.rowWiseTable = this.byKey === null ? null : first!.name;
     this.refresh();
+  }
+
+  /** The query wrapped to return one key's row; null when the wrapped text does not prepare (e.g. a trailing semicolon). */
+  private static restrictToKey(store: Store, sql: string, keyColumns: string[]): SqlStatement | null {
+    try {
+      // The newline ends a trailing `--` comment in the user's query before the wrapper resumes.
+      return store.prepareQuery(`SELECT * FROM (${sql}\n) WHERE ${keyColumns.map((c) => `"${c.replaceAll('"', '""')}" IS ?`).join(' AND ')}`).raw(true);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Brings the result up to date after commits that changed `pks` (primary keys as JSON array
+   * text) of `rowWiseTable`; null, or too many keys, re-runs the whole query.
+   */
+  refreshRows(pks: ReadonlySet<string> | null): void {
+    if (this.byKey === null || pks === null || pks.size > incrementalRowsMax) {
+      this.refresh();
+      return;
+    }
+    for (const pk of pks) {
+      const keyValues = JSON.parse(pk) as Value[];
+      const key = JSON.stringify(keyValues);
+      const old = this.current.get(key);
+      const values = (this.byKey.all(...this.params, ...keyValues) as Value[][])[0];
+      if (values === undefined) {
+        if (old === undefined) continue;
+        this.current.delete(key);
+        this.record('delete', old.rowid, old.values);
+        continue;
+      }
+      const json = JSON.stringify(values, blobReplacer);
+      if (old === undefined) {
+        const rowid = this.nextRowid++;
+        this.current.set(key, { rowid, values, json });
+        this.record('insert', rowid, values);
+      } else if (old.json !== json) {
+        this.current.set(key, { rowid: old.rowid, values, json });
+        this.record('update', old.rowid, values);
+      }
+    }
   }
 
   /** The tables this query reads, so only their changes trigger a re-run. */
@@ -130,7 +201,8 @@ export class Subscriptions {
   private readonly rt: Runtime;
   private readonly limits: StateLimits;
   private readonly byId = new Map<string, { sub: Subscription; tables: Set<string> }>();
-  private readonly dirty = new Set<string>();
+  /** Subscriptions to refresh at the end of this turn, with the rows changed meanwhile (null = all). */
+  private readonly dirty = new Map<string, Set<string> | null>();
   private scheduled = false;
   private counter = 0;
 
@@ -138,7 +210,7 @@ export class Subscriptions {
     this.store = store;
     this.rt = rt;
     this.limits = limits;
-    store.onChange((tables) => this.onChange(tables));
+    store.onChange((rows) => this.onChange(rows));
   }
 
   /** Opens a subscription, or returns the existing one for the same query and parameters. */
@@ -156,13 +228,25 @@ export class Subscriptions {
     return entry.sub;
   }
 
-  private onChange(tables: ReadonlySet<string>): void {
-    for (const [id, entry] of this.byId) if ([...tables].some((t) => entry.tables.has(t))) this.dirty.add(id);
+  private onChange(rows: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const [id, entry] of this.byId) {
+      if (![...rows.keys()].some((t) => entry.tables.has(t))) continue;
+      const table = entry.sub.rowWiseTable;
+      const pending = this.dirty.get(id);
+      if (table === null || pending === null) {
+        this.dirty.set(id, null);
+        continue;
+      }
+      const pks = pending ?? new Set<string>();
+      for (const pk of rows.get(table) ?? []) pks.add(pk);
+      // Beyond the bound a whole re-run is cheaper, and the set stops growing.
+      this.dirty.set(id, pks.size > incrementalRowsMax ? null : pks);
+    }
     if (this.dirty.size === 0 || this.scheduled) return;
     this.scheduled = true;
     this.rt.schedule(0, () => {
       this.scheduled = false;
-      for (const id of this.dirty) this.byId.get(id)?.sub.refresh();
+      for (const [id, pks] of this.dirty) this.byId.get(id)?.sub.refreshRows(pks);
       this.dirty.clear();
     });
   }

@@ -29,9 +29,16 @@ export interface CommitResult {
 /** What happened to a changeset offered by a peer. */
 export type ApplyOutcome = 'applied' | 'duplicate' | 'refused_schema' | 'invalid';
 
-/** A committed change to replicated rows, for subscriptions. */
-export interface TableChange {
-  tables: ReadonlySet<string>;
+/** The rows one commit changed: primary keys (JSON array text) by table, for subscriptions. */
+export type TouchedRows = Map<string, Set<string>>;
+
+function touch(touched: TouchedRows, tbl: string, pk: string): void {
+  let pks = touched.get(tbl);
+  if (pks === undefined) {
+    pks = new Set();
+    touched.set(tbl, pks);
+  }
+  pks.add(pk);
 }
 
 /** Prepared per-row UPDATE statements kept, one per distinct set of written columns. */
@@ -70,7 +77,7 @@ export class Store {
   private readonly cellSelect = new Map<string, Database.Statement>();
   private readonly cellUpdate = new Map<string, Database.Statement>();
   private readonly refusedSchemaLogged = new Set<string>();
-  private readonly changeListeners = new Set<(tables: ReadonlySet<string>) => void>();
+  private readonly changeListeners = new Set<(rows: ReadonlyMap<string, ReadonlySet<string>>) => void>();
   /**
    * False while a peer's changeset is merged: the capture triggers then skip their work, which
    * would only be thrown away (a merged insert of a 12-column row otherwise ran ~180 trigger
@@ -120,7 +127,8 @@ export class Store {
     return set;
   }
 
-  onChange(listener: (tables: ReadonlySet<string>) => void): () => void {
+  /** Called after each commit that changed user rows, with the rows it changed. */
+  onChange(listener: (rows: ReadonlyMap<string, ReadonlySet<string>>) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
@@ -142,7 +150,7 @@ export class Store {
       throw new StateQueryError(`a transaction may hold at most ${this.limits.transactionStatementsMax} statements`);
     }
     const prepared = statements.map((s) => this.prepareWrite(s));
-    const touched = new Set<string>();
+    const touched: TouchedRows = new Map();
     const result = this.db.transaction((): CommitResult => {
       const results = prepared.map(({ stmt, params }) => ({ rowsAffected: runStatement(stmt, params).changes }));
       // Keys are re-serialised by JSON.stringify so every node spells a key the same way.
@@ -201,7 +209,7 @@ export class Store {
       this.log.warn({ site: cs.site, from: cs.from, to: cs.to, problem }, 'refused an invalid changeset');
       return 'invalid';
     }
-    const touched = new Set<string>();
+    const touched: TouchedRows = new Map();
     const rowWrites = new Map<string, RowWrite>();
     this.capturing = false;
     try {
@@ -236,8 +244,8 @@ export class Store {
     this.db.close();
   }
 
-  private notify(tables: ReadonlySet<string>): void {
-    for (const listener of this.changeListeners) listener(tables);
+  private notify(rows: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const listener of this.changeListeners) listener(rows);
   }
 
   private markHeld(site: string, from: number, to: number): void {
@@ -261,12 +269,12 @@ export class Store {
   }
 
   /** Turns captured trigger events into bookkeeping for version `dbv`. */
-  private recordLocal(pending: Array<{ tbl: string; pk: string; cid: string | null }>, dbv: number, touched: Set<string>): void {
+  private recordLocal(pending: Array<{ tbl: string; pk: string; cid: string | null }>, dbv: number, touched: TouchedRows): void {
     let seq = 0;
     const origin = (): Origin => ({ site: this.siteId, dbv, seq: seq++ });
     const cellVersions = new Map<string, { tbl: string; pk: string; cid: string; ver: number }>();
     for (const p of pending) {
-      touched.add(p.tbl);
+      touch(touched, p.tbl, p.pk);
       const row = this.row(p.tbl, p.pk);
       if (p.cid === null) {
         if (row !== undefined && isAlive(row.cl)) this.setRowLife(p.tbl, p.pk, row.cl + 1, origin());
@@ -301,7 +309,7 @@ export class Store {
   }
 
   /** Winning column values are collected per row and written with one UPDATE (see `writeColumns`). */
-  private applyChange(change: Change, site: string, touched: Set<string>, rowWrites: Map<string, RowWrite>): void {
+  private applyChange(change: Change, site: string, touched: TouchedRows, rowWrites: Map<string, RowWrite>): void {
     const [tbl, pk, cid, val, ver, cl, dbv, seq] = change;
     const table = this.schema.tables.get(tbl)!;
     const row = this.row(tbl, pk);
@@ -313,7 +321,7 @@ export class Store {
       rowWrites.delete(`${tbl}\u0000${pk}`); // values of the life that just ended
       this.deleteUserRow(table, pk);
       if (isAlive(cl)) this.insertUserRow(table, pk);
-      touched.add(tbl);
+      touch(touched, tbl, pk);
     } else if (cid === rowMarker && (row!.site === null || compareOrigins(origin, { site: row!.site, dbv: row!.dbv!, seq: row!.seq! }) > 0)) {
       this.stmts.rowPut.run(tbl, pk, cl, site, dbv, seq);
     }
@@ -329,7 +337,7 @@ export class Store {
       rowWrites.set(key, write);
     }
     write.values.set(cid, val);
-    touched.add(tbl);
+    touch(touched, tbl, pk);
   }
 
   /** Returns a reason when the changeset must not be merged, or null when it is sound. */
