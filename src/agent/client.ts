@@ -1,13 +1,4 @@
-import { requestJson, type Machine, type MachineEvent } from '../lib/index.ts';
-
-export interface HostInfo {
-  id: string;
-  region: string;
-  capacity: { cpus: number; memory_mb: number };
-  used: { cpus: number; memory_mb: number };
-  cordoned: boolean;
-  machines: number;
-}
+import { requestJson, type Machine } from '../lib/index.ts';
 
 export interface CreateOnAgent {
   id: string;
@@ -43,10 +34,6 @@ export class AgentClient {
     });
   }
 
-  host(): Promise<HostInfo> {
-    return this.#call('GET', '/v1/host', undefined, undefined, 5_000);
-  }
-
   reserve(cpus: number, memoryMb: number): Promise<{ id: string; expires_at: string; utilization_after: number }> {
     return this.#call('POST', '/v1/reservations', { cpus, memory_mb: memoryMb }, undefined, 5_000);
   }
@@ -65,18 +52,10 @@ export class AgentClient {
     return this.#call('POST', '/v1/machines', input);
   }
 
-  get(id: string): Promise<Machine> {
-    return this.#call('GET', `/v1/machines/${id}`);
-  }
-
   /** Forwards a per-machine call (`path` below `/v1/machines/{id}`) with the caller's query and lease nonce. */
   forward<T>(method: string, id: string, path: string, query: string, body: unknown, headers: Record<string, string>): Promise<T> {
     const suffix = query === '' ? '' : `?${query}`;
     // A wait may legitimately take its full timeout (≤ 60 s); give the call a little more.
     return this.#call(method, `/v1/machines/${id}${path}${suffix}`, body, headers, 75_000);
-  }
-
-  events(id: string): Promise<MachineEvent[]> {
-    return this.#call('GET', `/v1/machines/${id}/events`);
   }
 }

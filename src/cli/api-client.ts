@@ -1,4 +1,4 @@
-import { requestJson, type Machine, type MachineEvent } from '../lib/index.ts';
+import { requestJson, type Machine } from '../lib/index.ts';
 import type { Endpoints } from './endpoints.ts';
 
 export interface AppView {
@@ -70,10 +70,6 @@ export class ApiClient {
     const q = new URLSearchParams({ state, timeout: String(timeoutS) });
     if (instanceId !== undefined) q.set('instance_id', instanceId);
     return this.call('GET', `/v1/apps/${app}/machines/${id}/wait?${q}`, undefined, (timeoutS + 10) * 1000);
-  }
-
-  events(app: string, id: string): Promise<MachineEvent[]> {
-    return this.call('GET', `/v1/apps/${app}/machines/${id}/events`);
   }
 
   logs(app: string, id: string, offset: number): Promise<{ data: string; next_offset: number }> {

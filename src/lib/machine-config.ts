@@ -134,7 +134,6 @@ export const machineConfigSchema = z.strictObject({
 export type MachineConfig = z.output<typeof machineConfigSchema>;
 export type MachineConfigInput = z.input<typeof machineConfigSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
-export type CheckConfig = z.output<typeof checkSchema>;
 export { signalName as signalNameSchema };
 
 /**
