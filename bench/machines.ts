@@ -3,30 +3,20 @@
  * running) over many cycles, and platform memory per running machine, on a real local platform.
  * Writes bench/results/machines.json.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { buildExampleImage } from '../src/build/index.ts';
-import { LocalPlatform } from '../src/fleet/index.ts';
-import { requestJson, silentLogger, type Machine } from '../src/lib/index.ts';
+import { requestJson, type Machine } from '../src/lib/index.ts';
 import { RegistryClient } from '../src/registry/index.ts';
+import { startTestPlatform } from '../test/helpers/platform.ts';
 import { percentile } from './stats.ts';
 
 const createCount = Number(process.env.BENCH_CREATES ?? 20);
 const startCycles = Number(process.env.BENCH_START_CYCLES ?? 50);
 const memoryMachines = Number(process.env.BENCH_MEMORY_MACHINES ?? 16);
 
-const dataDir = await mkdtemp(join(tmpdir(), 'aloft-bench-'));
-const platform = new LocalPlatform({
-  dataDir,
-  bindHost: '127.0.0.1',
-  ports: { api: 0, proxy: 0, registry: 0, agent: 0 },
-  region: 'dev',
-  domain: 'aloft.localhost',
-  driver: 'auto',
-  logger: silentLogger(),
-});
-const endpoints = await platform.start();
+// The same platform the tests boot: loopback ports chosen by the OS, a temporary data directory.
+const platform = await startTestPlatform();
+const { endpoints, dataDir } = platform;
 const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
   requestJson<T>(method, `${endpoints.api}${path}`, { token: endpoints.token, ...(body === undefined ? {} : { body }) });
 
