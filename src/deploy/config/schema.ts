@@ -1,0 +1,209 @@
+/**
+ * The app config file (`aloft.toml`, and `fly.toml` read as-is): the same keys and shapes as
+ * Fly's, validated strictly so a wrong type fails with its key. Unknown keys are not errors
+ * here — `load.ts` turns them into warnings — because configs written for a newer Fly often
+ * carry keys Aloft does not act on yet.
+ */
+import { parse as parseShellWords } from 'shell-quote';
+import { z } from 'zod';
+import { memoryStepMb, signalNameSchema } from '../../lib/index.ts';
+
+export const appNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+export const deployStrategies = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
+export type DeployStrategy = (typeof deployStrategies)[number];
+
+const port = z.number().int().min(1).max(65535);
+const durationString = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "10s", "500ms" or "1m"');
+/** A Fly duration: a string with a unit, or a bare number of seconds. */
+const duration = z.union([durationString, z.number().int().min(0)]);
+const processList = z.array(z.string().min(1)).optional();
+const autostop = z.union([z.boolean(), z.enum(['off', 'stop', 'suspend'])]);
+
+const concurrency = z.strictObject({
+  type: z.enum(['connections', 'requests']).default('connections'),
+  soft_limit: z.number().int().min(1).optional(),
+  hard_limit: z.number().int().min(1).optional(),
+});
+
+const headerMap = z.record(z.string(), z.string());
+
+/** `[[http_service.checks]]` and `[[services.http_checks]]`. */
+const httpServiceCheck = z.strictObject({
+  grace_period: duration.optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  method: z.string().optional(),
+  path: z.string().startsWith('/', 'a path starting with /').optional(),
+  protocol: z.enum(['http', 'https']).optional(),
+  tls_skip_verify: z.boolean().optional(),
+  headers: headerMap.optional(),
+});
+
+/** `[[services.tcp_checks]]`. */
+const tcpServiceCheck = z.strictObject({
+  grace_period: duration.optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+});
+
+const httpService = z.strictObject({
+  internal_port: port.default(8080),
+  force_https: z.boolean().default(false),
+  auto_stop_machines: autostop.optional(),
+  auto_start_machines: z.boolean().optional(),
+  min_machines_running: z.number().int().min(0).default(0),
+  processes: processList,
+  concurrency: concurrency.optional(),
+  checks: z.array(httpServiceCheck).default([]),
+});
+
+const servicePort = z.strictObject({
+  port: port.optional(),
+  start_port: port.optional(),
+  end_port: port.optional(),
+  handlers: z.array(z.enum(['http', 'tls', 'pg_tls', 'proxy_proto', 'edge_http'])).default([]),
+  force_https: z.boolean().optional(),
+  proxy_proto_options: z.strictObject({ version: z.enum(['v1', 'v2']) }).optional(),
+});
+
+const service = z.strictObject({
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  internal_port: port,
+  processes: processList,
+  auto_stop_machines: autostop.optional(),
+  auto_start_machines: z.boolean().optional(),
+  min_machines_running: z.number().int().min(0).default(0),
+  ports: z.array(servicePort).default([]),
+  concurrency: concurrency.optional(),
+  http_checks: z.array(httpServiceCheck).default([]),
+  tcp_checks: z.array(tcpServiceCheck).default([]),
+});
+
+/** `[checks.NAME]`: top-level machine checks. */
+const namedCheck = z.strictObject({
+  type: z.enum(['tcp', 'http']),
+  port: port,
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  grace_period: duration.optional(),
+  method: z.string().optional(),
+  path: z.string().startsWith('/', 'a path starting with /').optional(),
+  protocol: z.enum(['http', 'https']).optional(),
+  headers: headerMap.optional(),
+  processes: processList,
+});
+
+const mount = z.strictObject({
+  source: z.string().min(1),
+  destination: z.string().startsWith('/', 'an absolute path inside the machine'),
+  processes: processList,
+  initial_size: z.union([z.string().regex(/^\d+\s*(gb|GB|g|G)?$/, 'a size such as "10gb"'), z.number().int().min(1)]).optional(),
+  auto_extend_size_threshold: z.number().int().min(1).max(99).optional(),
+  auto_extend_size_increment: z.string().optional(),
+  auto_extend_size_limit: z.string().optional(),
+});
+
+/** A memory amount: megabytes as a number, or a string such as "512mb" or "1gb". */
+const memory = z.union([
+  z.number().int().min(memoryStepMb),
+  z.string().regex(/^\d+\s*(mb|MB|gb|GB)$/, 'a size such as "512mb" or "1gb"'),
+]);
+
+/** Fly's preset machine sizes: cpu kind, cpus, memory. */
+export const vmSizes: Readonly<Record<string, { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number }>> = {
+  'shared-cpu-1x': { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
+  'shared-cpu-2x': { cpu_kind: 'shared', cpus: 2, memory_mb: 512 },
+  'shared-cpu-4x': { cpu_kind: 'shared', cpus: 4, memory_mb: 1024 },
+  'shared-cpu-8x': { cpu_kind: 'shared', cpus: 8, memory_mb: 2048 },
+  'performance-1x': { cpu_kind: 'performance', cpus: 1, memory_mb: 2048 },
+  'performance-2x': { cpu_kind: 'performance', cpus: 2, memory_mb: 4096 },
+  'performance-4x': { cpu_kind: 'performance', cpus: 4, memory_mb: 8192 },
+  'performance-8x': { cpu_kind: 'performance', cpus: 8, memory_mb: 16384 },
+  'performance-16x': { cpu_kind: 'performance', cpus: 16, memory_mb: 32768 },
+};
+
+const vm = z.strictObject({
+  size: z.string().refine((size) => size in vmSizes, { message: `one of ${Object.keys(vmSizes).join(', ')}` }).optional(),
+  memory: memory.optional(),
+  memory_mb: z.number().int().min(memoryStepMb).optional(),
+  cpus: z.number().int().min(1).max(16).optional(),
+  cpu_kind: z.enum(['shared', 'performance']).optional(),
+  processes: processList,
+});
+
+const restart = z.strictObject({
+  policy: z.enum(['no', 'always', 'on-failure']),
+  retries: z.number().int().min(0).max(100).optional(),
+  processes: processList,
+});
+
+const file = z.strictObject({
+  guest_path: z.string().startsWith('/', 'an absolute path inside the machine'),
+  local_path: z.string().optional(),
+  raw_value: z.string().optional(),
+  secret_name: z.string().optional(),
+  processes: processList,
+});
+
+const build = z.strictObject({
+  image: z.string().min(1).optional(),
+  dockerfile: z.string().min(1).optional(),
+  args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  'build-target': z.string().optional(),
+  ignorefile: z.string().optional(),
+  builder: z.string().optional(),
+});
+
+const deploy = z.strictObject({
+  strategy: z.enum(deployStrategies).default('rolling'),
+  max_unavailable: z.number().positive().default(0.33),
+  wait_timeout: duration.optional(),
+  release_command: z.string().min(1).optional(),
+  release_command_timeout: duration.optional(),
+});
+
+/**
+ * A `[processes]` command, split into argv as a shell would split words. Shell operators
+ * (pipes, `&&`, redirects) are refused: no shell runs the command, so they would not work.
+ */
+const processCommand = z
+  .string()
+  .min(1, 'the command that starts this process group')
+  .transform((command, ctx) => {
+    const words = parseShellWords(command);
+    if (words.length === 0 || words.some((w) => typeof w !== 'string')) {
+      ctx.addIssue({ code: 'custom', message: `'${command}' uses shell syntax, but process commands run without a shell: write "sh -c '...'"` });
+      return z.NEVER;
+    }
+    return words as string[];
+  });
+
+/** A table given once (`[mounts]`) or as an array (`[[mounts]]`) means the same. */
+function oneOrMany<T extends z.ZodType>(item: T) {
+  return z.union([item.transform((x) => [x]), z.array(item)]);
+}
+
+export const appConfigSchema = z.strictObject({
+  app: z.string().regex(appNamePattern, 'lowercase letters, digits and dashes, 3 to 63 characters').optional(),
+  primary_region: z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'a region code such as "ams"').optional(),
+  kill_signal: signalNameSchema.optional(),
+  kill_timeout: duration.optional(),
+  console_command: z.string().optional(),
+  swap_size_mb: z.number().int().min(0).optional(),
+  build: build.optional(),
+  deploy: deploy.default({ strategy: 'rolling', max_unavailable: 0.33 }),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  processes: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'a process group name: lowercase letters, digits, _ and -'), processCommand).default({}),
+  http_service: httpService.optional(),
+  services: z.array(service).default([]),
+  checks: z.record(z.string(), namedCheck).default({}),
+  mounts: oneOrMany(mount).default([]),
+  vm: z.array(vm).default([]),
+  restart: z.array(restart).default([]),
+  files: z.array(file).default([]),
+});
+
+export type AppConfig = z.output<typeof appConfigSchema>;
+export type HttpServiceConfig = z.output<typeof httpService>;
+export type AppServiceConfig = z.output<typeof service>;
+export type VmConfig = z.output<typeof vm>;

@@ -1,0 +1,4 @@
+/** Deploys: the app config file (aloft.toml / fly.toml) and what machines it asks for. */
+export { appConfigSchema, appNamePattern, deployStrategies, vmSizes, type AppConfig, type DeployStrategy } from './config/schema.ts';
+export { AppConfigError, appConfigFileNames, findAppConfigFile, loadAppConfig, parseAppConfig, type ConfigWarning, type LoadedAppConfig } from './config/load.ts';
+export { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef } from './config/machine-configs.ts';
