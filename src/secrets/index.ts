@@ -1,0 +1,15 @@
+/** App secrets: envelope encryption with per-app data keys wrapped by the platform's master key. */
+export {
+  describeSecrets,
+  emptySecrets,
+  openSecrets,
+  secretNamePattern,
+  secretsPerAppMax,
+  secretValueBytesMax,
+  SecretsError,
+  updateSecrets,
+  type MasterKey,
+  type SealedSecrets,
+  type SealedValue,
+} from './envelope.ts';
+export { loadOrCreateMasterKeys } from './master-key.ts';
