@@ -4,5 +4,6 @@ export * from './ids.ts';
 export * from './log.ts';
 export * from './machine-config.ts';
 export * from './machine.ts';
+export * from './machine-problems.ts';
 export * from './http-server.ts';
 export * from './http-client.ts';
