@@ -5,12 +5,34 @@
  */
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { pipeline } from 'node:stream';
 import type { Logger } from '../lib/index.ts';
 import type { Endpoint, RouteTable } from './route-table.ts';
 
+/**
+ * The TLS termination hook, implemented by src/proxy/tls/ (certificates per hostname, ACME,
+ * the internal CA for `*.aloft.localhost`) and passed in by the platform composition.
+ *
+ * Contract: the proxy serves every public port whose service lists the `tls` handler with
+ * node:tls (ALPN `h2` and `http/1.1`; HTTP/2 and HTTP/1.1 both served when the port also lists
+ * `http`, the decrypted bytes piped to the machine otherwise). It calls `SNICallback` for every
+ * handshake with the client's server name, exactly as node:tls does; answer with the
+ * SecureContext to use, or an error to refuse the handshake (the client sees a TLS alert).
+ * It may be called concurrently and must not block. On plain HTTP ports the proxy answers
+ * `GET /.well-known/acme-challenge/<token>` from `httpChallenge` before any app routing (ACME
+ * http-01); `undefined` there means 404. On a dev box the TLS port 443 is listened on at
+ * the port `listenPortFor(443)` gives (7743 for `aloft up`).
+ */
+export interface ProxyTls {
+  SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  httpChallenge?: (token: string, host: string) => string | undefined;
+}
+
 export interface ProxyOptions {
   routes: RouteTable;
+  /** TLS termination; without it ports with the `tls` handler are not served. */
+  tls?: ProxyTls;
   /** Apps are served at `<app>.<domain>`. */
   domain: string;
   region: string;
