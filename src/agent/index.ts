@@ -1,6 +1,7 @@
 /** The per-host agent (flyd's role): durable machine lifecycle on this host. */
 export { Agent, type AgentOptions } from './agent.ts';
 export { AgentClient, type CreateOnAgent } from './client.ts';
+export { startHostAgent, type HostAgent, type HostAgentOptions } from './host-agent.ts';
 export { detectHostCapacity, sharedCpuOversubscription, type HostCapacity } from './capacity.ts';
 export type { HostRuntime, MachineNetworking } from './host-runtime.ts';
 export { leaseNonceHeader } from './http.ts';

@@ -1,15 +1,13 @@
 /**
  * Runs one host's agent as its own process: `node src/agent/main.ts --data-dir D --token T
- * --registry URL`. Prints `{"url": ...}` on stdout once listening. Used by `aloft fleet` hosts
- * and by the crash tests, which set ALOFT_AGENT_CRASH_AT=<kind>:<step>:<before|after> to have
- * the process kill itself with SIGKILL at that step boundary.
+ * --registry URL`. Prints `{"url": ...}` on stdout once listening. Used by the crash tests,
+ * which set ALOFT_AGENT_CRASH_AT=<kind>:<step>:<before|after> to have the process kill itself
+ * with SIGKILL at that step boundary. (Fleet hosts run every role of a host: src/fleet/host-main.ts.)
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/index.ts';
-import { RegistryClient } from '../registry/index.ts';
-import { Agent } from './agent.ts';
-import { detectHostCapacity } from './capacity.ts';
-import { createHostRuntime, type DriverName } from './runtime-factory.ts';
+import { startHostAgent } from './host-agent.ts';
+import type { DriverName } from './runtime-factory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,40 +33,34 @@ const required = (name: 'data-dir' | 'token' | 'registry'): string => {
   return v;
 };
 
-const logger = createLogger('agent');
 const crashAt = process.env.ALOFT_AGENT_CRASH_AT;
-const source = new RegistryClient({ url: required('registry'), credentials: { password: values['registry-token'] ?? required('token') } });
-const { runtime } = await createHostRuntime({
-  dataDir: required('data-dir'),
-  driver: values.driver as DriverName | 'auto',
-  source,
-  defaultRegistry: new URL(required('registry')).host,
-  hostNum: Number(values['host-num']),
-  logger,
-  ...(values['name-prefix'] === undefined ? {} : { namePrefix: values['name-prefix'] }),
-});
-const agent = new Agent({
-  dataDir: required('data-dir'),
-  hostId: values['host-id']!,
-  region: values.region!,
-  capacity: detectHostCapacity(),
-  runtime,
-  token: required('token'),
-  logger,
-  ...(crashAt === undefined
-    ? {}
-    : {
-        crashHook: (point: string) => {
-          if (point === crashAt) process.kill(process.pid, 'SIGKILL');
-        },
-      }),
-});
-const url = await agent.start(Number(values.port));
-process.stdout.write(`${JSON.stringify({ url })}\n`);
+const host = await startHostAgent(
+  {
+    dataDir: required('data-dir'),
+    hostId: values['host-id']!,
+    hostNum: Number(values['host-num']),
+    region: values.region!,
+    registry: { url: required('registry'), password: values['registry-token'] ?? required('token') },
+    driver: values.driver as DriverName | 'auto',
+    token: required('token'),
+    logger: createLogger('agent'),
+    ...(values['name-prefix'] === undefined ? {} : { namePrefix: values['name-prefix'] }),
+    ...(crashAt === undefined
+      ? {}
+      : {
+          crashHook: (point: string) => {
+            if (point === crashAt) process.kill(process.pid, 'SIGKILL');
+          },
+        }),
+  },
+  Number(values.port),
+  '127.0.0.1',
+);
+process.stdout.write(`${JSON.stringify({ url: host.url })}\n`);
 
 const stop = (): void => {
   // A host agent going down leaves its machines running; the next agent adopts them.
-  void agent.stop(false).then(() => source.close()).then(() => process.exit(0));
+  void host.stop(false).then(() => process.exit(0));
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -1,15 +1,16 @@
 /**
- * Every role of one host in one process (`aloft up`): registry, central API, agent, and edge
- * proxy, with embedded defaults and all data under one directory.
+ * Every role of one host in one process (`aloft up`): the control roles (registry, central API)
+ * and one host's roles (state node, agent, edge proxy; see host.ts), with embedded defaults and
+ * all data under one directory.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Agent, createHostRuntime, detectHostCapacity, type DriverName, type MachineRecord } from '../agent/index.ts';
+import type { Agent, DriverName } from '../agent/index.ts';
 import { createApiServer, CentralStore, staticAdminAuthenticator } from '../api/index.ts';
 import { createLogger, type Logger } from '../lib/index.ts';
-import { EdgeProxy, RouteTable, type MachineRoute } from '../proxy/index.ts';
-import { createRegistryServer, RegistryClient, staticTokenAuth, type RegistryServer } from '../registry/index.ts';
+import { createRegistryServer, staticTokenAuth, type RegistryServer } from '../registry/index.ts';
 import { loadOrCreateSecret } from './admin-token.ts';
+import { startHost, type RunningHost } from './host.ts';
 
 export interface LocalPlatformOptions {
   dataDir: string;
@@ -41,12 +42,9 @@ export class LocalPlatform {
   readonly #opts: LocalPlatformOptions;
   readonly #logger: Logger;
   #registry?: RegistryServer;
-  #registryClient?: RegistryClient;
   #store?: CentralStore;
-  #agent?: Agent;
-  #proxy?: EdgeProxy;
+  #host?: RunningHost;
   #api?: ReturnType<typeof createApiServer>;
-  #unsubscribe?: () => void;
 
   constructor(opts: LocalPlatformOptions) {
     this.#opts = { ...opts, dataDir: resolve(opts.dataDir) };
@@ -54,7 +52,7 @@ export class LocalPlatform {
   }
 
   get agent(): Agent | undefined {
-    return this.#agent;
+    return this.#host?.agent;
   }
 
   async start(): Promise<Endpoints> {
@@ -62,6 +60,7 @@ export class LocalPlatform {
     await mkdir(dataDir, { recursive: true });
     const token = await loadOrCreateSecret(dataDir, 'admin-token');
     const agentToken = await loadOrCreateSecret(dataDir, 'agent-token');
+    const clusterKey = await loadOrCreateSecret(dataDir, 'state-key');
 
     const auth = staticTokenAuth({ token });
     this.#registry = await createRegistryServer({
@@ -71,30 +70,24 @@ export class LocalPlatform {
       logger: this.#logger.child({ component: 'registry' }),
     });
     const registryUrl = await this.#registry.listen(ports.registry, bindHost);
-    this.#registryClient = new RegistryClient({ url: registryUrl, credentials: { password: token } });
 
-    const runtime = await createHostRuntime({
-      dataDir: join(dataDir, 'host'),
-      driver: this.#opts.driver,
-      source: this.#registryClient,
-      defaultRegistry: new URL(registryUrl).host,
-      hostNum: 1,
-      logger: this.#logger.child({ component: 'runtime' }),
-    });
-    this.#agent = new Agent({
+    this.#host = await startHost({
       dataDir: join(dataDir, 'host'),
       hostId,
+      hostNum: 1,
       region: this.#opts.region,
-      capacity: detectHostCapacity(),
-      runtime: runtime.runtime,
-      token: agentToken,
-      logger: this.#logger.child({ component: 'agent' }),
+      bindHost,
+      internalHost: '127.0.0.1',
+      ports: { agent: ports.agent, proxy: ports.proxy, gossip: 0 },
+      registry: { url: registryUrl, password: token },
+      agentToken,
+      driver: this.#opts.driver,
+      domain: this.#opts.domain,
+      clusterKey: Buffer.from(clusterKey),
+      seeds: [],
+      logger: this.#logger,
     });
-
-    const routes = new RouteTable();
-    this.#unsubscribe = this.#agent.service.onChange((record) => routes.upsert(routeOf(record)));
-    const agentUrl = await this.#agent.start(ports.agent, '127.0.0.1');
-    for (const record of this.#agent.service.list()) routes.upsert(routeOf(record));
+    const agentUrl = this.#host.agentUrl;
 
     this.#store = new CentralStore(join(dataDir, 'central.sqlite'));
     this.#store.ensureOrg('personal', 'Personal');
@@ -109,18 +102,15 @@ export class LocalPlatform {
     });
     const apiUrl = await this.#api.listen({ port: ports.api, host: bindHost });
 
-    this.#proxy = new EdgeProxy({ routes, domain: this.#opts.domain, region: this.#opts.region, logger: this.#logger.child({ component: 'proxy' }) });
-    const proxyUrl = await this.#proxy.listen(ports.proxy, bindHost);
-
     const endpoints: Endpoints = {
       api: apiUrl,
-      proxy: proxyUrl,
+      proxy: this.#host.proxyUrl,
       registry: registryUrl,
       token,
       region: this.#opts.region,
       domain: this.#opts.domain,
-      driver: runtime.runtime.driver.name,
-      isolation: runtime.runtime.driver.isolation,
+      driver: this.#host.driver.name,
+      isolation: this.#host.driver.isolation,
     };
     await writeFile(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
     return endpoints;
@@ -128,24 +118,9 @@ export class LocalPlatform {
 
   /** Stops every role; running machines are stopped but stay wanted, so the next start brings them back. */
   async stop(): Promise<void> {
-    this.#unsubscribe?.();
-    await this.#proxy?.close();
     await this.#api?.close();
-    await this.#agent?.stop(true);
+    await this.#host?.stop(true);
     this.#store?.close();
-    await this.#registryClient?.close();
     await this.#registry?.close();
   }
-}
-
-function routeOf(record: MachineRecord): MachineRoute {
-  return {
-    id: record.id,
-    app: record.app,
-    state: record.state,
-    region: record.region,
-    hostId: record.hostId,
-    address: record.network?.ipv4 ?? '',
-    services: record.config.services,
-  };
 }
