@@ -1,4 +1,4 @@
--- aloft-schema-version: 1
+-- aloft-schema-version: 2
 -- The platform's replicated tables. Each host's agent is the only writer of its own rows.
 -- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
 -- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
@@ -14,7 +14,11 @@ CREATE TABLE hosts (
   memory_mb_used INTEGER NOT NULL DEFAULT 0,
   cordoned INTEGER NOT NULL DEFAULT 0,
   state TEXT NOT NULL DEFAULT 'unknown',
-  updated_at INTEGER NOT NULL DEFAULT 0
+  updated_at INTEGER NOT NULL DEFAULT 0,
+  -- v2: where the host's roles answer (the agent for the API gateway, the proxy for other proxies).
+  agent_url TEXT NOT NULL DEFAULT '',
+  proxy_url TEXT NOT NULL DEFAULT '',
+  machines INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE machines (
@@ -29,7 +33,9 @@ CREATE TABLE machines (
   services TEXT NOT NULL DEFAULT '[]',
   checks TEXT NOT NULL DEFAULT '{}',
   metadata TEXT NOT NULL DEFAULT '{}',
-  updated_at INTEGER NOT NULL DEFAULT 0
+  updated_at INTEGER NOT NULL DEFAULT 0,
+  -- v2: the address the machine's own host reaches it at (private_ip is its 6PN address).
+  local_ip TEXT NOT NULL DEFAULT ''
 );
 
 CREATE INDEX machines_app ON machines (app);
