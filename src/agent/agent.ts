@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock, type Logger } from '../lib/index.ts';
 import type { HostCapacity } from './capacity.ts';
+import { CheckRunner } from './checks/runner.ts';
 import type { CrashHook } from './fsm/index.ts';
 import type { HostRuntime } from './host-runtime.ts';
 import { agentHttpServer } from './http.ts';
@@ -22,6 +23,7 @@ export interface AgentOptions {
 /** One host's agent: the machine service behind its HTTP API. */
 export class Agent {
   readonly service: MachineService;
+  readonly #checks: CheckRunner;
   readonly #server: FastifyInstance;
   #url = '';
 
@@ -36,6 +38,7 @@ export class Agent {
       logger: opts.logger,
       ...(opts.crashHook === undefined ? {} : { crashHook: opts.crashHook }),
     });
+    this.#checks = new CheckRunner(this.service, opts.clock ?? systemClock, opts.logger.child({ component: 'checks' }));
     this.#server = agentHttpServer(this.service, opts.token, opts.logger);
   }
 
@@ -45,6 +48,9 @@ export class Agent {
 
   /** Boots the service (resuming interrupted work) and listens; returns the base URL. */
   async start(port: number, host = '127.0.0.1'): Promise<string> {
+    // Following changes from before the boot, so statuses left by a stopped run are cleared
+    // before any machine starts again.
+    this.#checks.start();
     await this.service.boot();
     const address = await this.#server.listen({ port, host });
     this.#url = address;
@@ -53,6 +59,7 @@ export class Agent {
 
   async stop(stopMachines: boolean): Promise<void> {
     await this.#server.close();
+    this.#checks.stop();
     await this.service.shutdown(stopMachines);
   }
 }

@@ -15,6 +15,7 @@ import {
   machineConfigSchema,
   parseOrThrow,
   randomHex,
+  type CheckStatus,
   type Clock,
   type Logger,
   type MachineConfig,
@@ -303,6 +304,14 @@ export class MachineService {
     } finally {
       await handle.close();
     }
+  }
+
+  /** Records health check results of instance `instanceId`; false when the machine has moved on to another. */
+  recordChecks(id: string, instanceId: string, checks: CheckStatus[]): boolean {
+    const record = this.store.getMachine(id);
+    if (record === undefined || record.instanceId !== instanceId) return false;
+    this.#save({ ...record, checks });
+    return true;
   }
 
   getLease(id: string): LeaseRecord {

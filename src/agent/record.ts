@@ -4,7 +4,7 @@
  */
 import type { ExitInfo } from './runtime/driver.ts';
 import type { ResolvedImage } from './image/types.ts';
-import type { MachineConfig, MachineEvent, MachineState } from '../lib/index.ts';
+import type { CheckStatus, MachineConfig, MachineEvent, MachineState } from '../lib/index.ts';
 
 export interface MachineNetworkRecord {
   netnsPath?: string;
@@ -50,6 +50,8 @@ export interface MachineRecord {
   lastExit?: ExitInfo;
   events: MachineEvent[];
   lease?: LeaseRecord;
+  /** Health check results of the current instance while it is started (written by checks/runner.ts). */
+  checks?: CheckStatus[];
   metadataVersion: number;
   createdAt: number;
   updatedAt: number;

@@ -16,7 +16,7 @@ export function machineView(record: MachineRecord): Machine {
     updated_at: new Date(record.updatedAt).toISOString(),
     // Newest first, as Fly returns them.
     events: [...record.events].reverse(),
-    checks: [],
+    checks: record.checks ?? [],
     host_status: 'ok',
     app_name: record.app,
     host_id: record.hostId,

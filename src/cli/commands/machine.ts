@@ -181,6 +181,9 @@ function describe(m: Machine, withEvents = false): void {
     `Guest     ${m.config.guest.cpus} CPU, ${m.config.guest.memory_mb} MB`,
   ];
   out(`${lines.join('\n')}\n`);
+  if (withEvents && m.checks.length > 0) {
+    printTable(['CHECK', 'STATUS', 'OUTPUT', 'UPDATED'], m.checks.map((c) => [c.name, c.status, c.output, c.updated_at]));
+  }
   if (withEvents) {
     printTable(
       ['TIME', 'TYPE', 'STATUS', 'SOURCE', 'DETAIL'],

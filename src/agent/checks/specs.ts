@@ -1,0 +1,69 @@
+/**
+ * The checks a machine's config asks for, resolved to what the runner needs: top-level `checks`
+ * (by name) and each service's `checks` (named as Fly names them, `servicecheck-NN-TYPE-PORT`),
+ * with durations in milliseconds and defaults filled in.
+ */
+import { durationToMs, type MachineConfig } from '../../lib/index.ts';
+
+type CheckConfig = MachineConfig['checks'][string];
+
+export interface CheckSpec {
+  name: string;
+  type: 'tcp' | 'http';
+  port: number;
+  intervalMs: number;
+  timeoutMs: number;
+  gracePeriodMs: number;
+  method: string;
+  path: string;
+  protocol: 'http' | 'https';
+  tlsSkipVerify: boolean;
+  headers: Record<string, string[]>;
+}
+
+export const checkIntervalDefaultMs = 15_000;
+export const checkTimeoutDefaultMs = 2_000;
+export const checkGracePeriodDefaultMs = 1_000;
+/** Probing more often than this would let one machine's checks load its host. */
+export const checkIntervalMinMs = 1_000;
+export const checkTimeoutMinMs = 100;
+
+/** Every check of `config`, top-level first; a check without a port uses the first service's. */
+export function checkSpecsOf(config: MachineConfig): CheckSpec[] {
+  const specs: CheckSpec[] = [];
+  const fallbackPort = config.services[0]?.internal_port;
+  for (const [name, check] of Object.entries(config.checks)) {
+    const port = check.port ?? fallbackPort;
+    if (port !== undefined) specs.push(specOf(name, check, port));
+  }
+  let n = 0;
+  for (const service of config.services) {
+    for (const check of service.checks ?? []) {
+      const port = check.port ?? service.internal_port;
+      const name = check.name ?? `servicecheck-${String(n).padStart(2, '0')}-${check.type}-${port}`;
+      specs.push(specOf(name, check, port));
+      n += 1;
+    }
+  }
+  return specs;
+}
+
+function specOf(name: string, check: CheckConfig, port: number): CheckSpec {
+  const intervalMs = Math.max(checkIntervalMinMs, durationToMs(check.interval, checkIntervalDefaultMs));
+  const headers: Record<string, string[]> = {};
+  for (const h of check.headers ?? []) headers[h.name] = h.values;
+  return {
+    name,
+    type: check.type,
+    port,
+    intervalMs,
+    // A probe never outlives its interval, so at most one probe per check is in flight.
+    timeoutMs: Math.min(intervalMs, Math.max(checkTimeoutMinMs, durationToMs(check.timeout, checkTimeoutDefaultMs))),
+    gracePeriodMs: durationToMs(check.grace_period, checkGracePeriodDefaultMs),
+    method: (check.method ?? 'GET').toUpperCase(),
+    path: check.path ?? '/',
+    protocol: check.protocol ?? 'http',
+    tlsSkipVerify: check.tls_skip_verify ?? false,
+    headers,
+  };
+}
