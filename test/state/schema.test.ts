@@ -11,22 +11,26 @@ import { defaultSchemaPath, parseSchema } from '../../src/state/schema/schema.ts
 
 const dir = mkdtempSync(join(tmpdir(), 'aloft-state-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const v1 = readFileSync(defaultSchemaPath, 'utf8');
-const v2 = v1.replace('aloft-schema-version: 1', 'aloft-schema-version: 2').replace("updated_at INTEGER NOT NULL DEFAULT 0\n);\n\nCREATE INDEX", "updated_at INTEGER NOT NULL DEFAULT 0,\n  image TEXT NOT NULL DEFAULT ''\n);\n\nCREATE INDEX") + '\nCREATE TABLE volumes (id TEXT NOT NULL PRIMARY KEY, size_gb INTEGER NOT NULL DEFAULT 1);\n';
+// The platform schema as it is now (version n), and a later version adding a column and a table;
+// derived from the file so that additive changes to it do not break this test.
+const current = readFileSync(defaultSchemaPath, 'utf8');
+const n = parseSchema(current).version;
+const nextVersion = (text: string): string => text.replace(`aloft-schema-version: ${n}`, `aloft-schema-version: ${n + 1}`);
+const later = nextVersion(current).replace(/\n\);\n\nCREATE INDEX machines_app/, ",\n  image TEXT NOT NULL DEFAULT ''\n);\n\nCREATE INDEX machines_app") + '\nCREATE TABLE volumes (id TEXT NOT NULL PRIMARY KEY, size_gb INTEGER NOT NULL DEFAULT 1);\n';
 const open = (path: string, text: string): Store =>
   new Store(new Database(path), { schema: parseSchema(text), newSiteId: () => 'aa'.repeat(8), limits: defaultLimits, log: silentLogger(), backupPath: path });
 
 test('a declared migration adds tables and columns, keeps a copy first, and keeps data', () => {
   const path = join(dir, 'a.db');
-  const a = open(path, v1);
+  const a = open(path, current);
   a.transaction([{ sql: "INSERT INTO machines (id, app) VALUES ('m1', 'web')" }]);
   a.close();
-  const b = open(path, v2);
-  assert.ok(existsSync(`${path}.schema-v1.bak`), 'a copy of the database is kept before migrating');
+  const b = open(path, later);
+  assert.ok(existsSync(`${path}.schema-v${n}.bak`), 'a copy of the database is kept before migrating');
   assert.deepEqual(b.prepareQuery('SELECT id, app, image FROM machines').all(), [{ id: 'm1', app: 'web', image: '' }]);
   b.transaction([{ sql: "INSERT INTO volumes (id) VALUES ('v1')" }]);
   b.close();
-  assert.throws(() => open(path, v1), /schema v2 but this node's schema file is v1/, 'an older node refuses a newer database');
+  assert.throws(() => open(path, current), new RegExp(`schema v${n + 1} but this node's schema file is v${n}`), 'an older node refuses a newer database');
 });
 
 test('destructive or unsafe schemas are refused before anything is written', () => {
@@ -34,21 +38,21 @@ test('destructive or unsafe schemas are refused before anything is written', () 
   assert.throws(() => parseSchema('-- aloft-schema-version: 1\nCREATE TABLE t (a TEXT);'), /no PRIMARY KEY/);
   assert.throws(() => parseSchema('-- aloft-schema-version: 1\nCREATE TABLE t (id TEXT PRIMARY KEY, u TEXT UNIQUE);'), /UNIQUE/);
   const path = join(dir, 'b.db');
-  open(path, v1).close();
-  const dropped = v1.replace('aloft-schema-version: 1', 'aloft-schema-version: 2').replace("  cordoned INTEGER NOT NULL DEFAULT 0,\n", '');
+  open(path, current).close();
+  const dropped = nextVersion(current).replace("  cordoned INTEGER NOT NULL DEFAULT 0,\n", '');
   assert.throws(() => open(path, dropped), /drops column hosts.cordoned/);
-  const sameVersion = v1 + '\nCREATE TABLE extra (id TEXT PRIMARY KEY);\n';
-  assert.throws(() => open(path, sameVersion), /version is still v1/);
+  const sameVersion = current + '\nCREATE TABLE extra (id TEXT PRIMARY KEY);\n';
+  assert.throws(() => open(path, sameVersion), new RegExp(`version is still v${n}`));
 });
 
 test('changes written under a newer schema are refused by an older node and fetched after its upgrade', () => {
-  const newer = open(join(dir, 'c.db'), v2);
-  const older = open(join(dir, 'd.db'), v1);
+  const newer = open(join(dir, 'c.db'), later);
+  const older = open(join(dir, 'd.db'), current);
   const cs = newer.transaction([{ sql: "INSERT INTO machines (id, image) VALUES ('m1', 'nginx')" }]).changeset!;
   assert.equal(older.apply(cs), 'refused_schema');
   assert.deepEqual(older.prepareQuery('SELECT * FROM machines').all(), []);
   older.close();
-  const upgraded = open(join(dir, 'd.db'), v2);
+  const upgraded = open(join(dir, 'd.db'), later);
   assert.equal(upgraded.apply(cs), 'applied');
   assert.deepEqual(upgraded.prepareQuery('SELECT id, image FROM machines').all(), [{ id: 'm1', image: 'nginx' }]);
 });
