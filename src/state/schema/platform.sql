@@ -1,4 +1,4 @@
--- aloft-schema-version: 2
+-- aloft-schema-version: 3
 -- The platform's replicated tables. Each host's agent is the only writer of its own rows.
 -- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
 -- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
@@ -18,7 +18,12 @@ CREATE TABLE hosts (
   -- v2: where the host's roles answer (the agent for the API gateway, the proxy for other proxies).
   agent_url TEXT NOT NULL DEFAULT '',
   proxy_url TEXT NOT NULL DEFAULT '',
-  machines INTEGER NOT NULL DEFAULT 0
+  machines INTEGER NOT NULL DEFAULT 0,
+  -- v3: the private network mesh. The host's WireGuard public key (base64), the ip:port its
+  -- WireGuard listens on, and its own 6PN address (fdaa:0:0:HOST::1, which names its host number).
+  wg_public_key TEXT NOT NULL DEFAULT '',
+  wg_endpoint TEXT NOT NULL DEFAULT '',
+  sixpn_address TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE machines (
