@@ -34,6 +34,7 @@ export class CapacityLedger {
   readonly #capacity: HostCapacity;
   readonly #clock: Clock;
   readonly #reservations = new Map<string, Reservation>();
+  readonly #cordonListeners = new Set<(cordoned: boolean) => void>();
   #cordoned = false;
 
   constructor(capacity: HostCapacity, clock: Clock) {
@@ -46,7 +47,15 @@ export class CapacityLedger {
   }
 
   setCordoned(cordoned: boolean): void {
+    if (this.#cordoned === cordoned) return;
     this.#cordoned = cordoned;
+    for (const listener of this.#cordonListeners) listener(cordoned);
+  }
+
+  /** Follows cordons and uncordons (the state publisher republishes the host row). */
+  onCordonChange(listener: (cordoned: boolean) => void): () => void {
+    this.#cordonListeners.add(listener);
+    return () => this.#cordonListeners.delete(listener);
   }
 
   get cordoned(): boolean {

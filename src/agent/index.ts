@@ -2,6 +2,7 @@
 export { Agent, type AgentOptions } from './agent.ts';
 export { AgentClient, type CreateOnAgent } from './client.ts';
 export { startHostAgent, type HostAgent, type HostAgentOptions } from './host-agent.ts';
+export { StatePublisher, type PublishedHost } from './publisher.ts';
 export { detectHostCapacity, sharedCpuOversubscription, type HostCapacity } from './capacity.ts';
 export type { HostRuntime, MachineNetworking } from './host-runtime.ts';
 export { leaseNonceHeader } from './http.ts';

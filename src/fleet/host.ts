@@ -1,11 +1,11 @@
 /**
- * One host's roles, started together: its state node, its agent (which publishes into that
- * state node) and its edge proxy. `aloft up` runs one of these beside the control roles in one
+ * One host's roles, started together: its state node, its agent, its edge proxy, and the
+ * publisher that writes the agent's host and machine rows into the state node. `aloft up` runs one of these beside the control roles in one
  * process; each host of `aloft fleet up` runs one in its own process (host-main.ts).
  */
 import { join } from 'node:path';
-import { startHostAgent, type Agent, type CrashHook, type DriverName, type HostCapacity, type MachineRecord } from '../agent/index.ts';
-import type { Logger } from '../lib/index.ts';
+import { StatePublisher, startHostAgent, type Agent, type CrashHook, type DriverName, type HostCapacity, type MachineRecord } from '../agent/index.ts';
+import { systemClock, type Logger } from '../lib/index.ts';
 import { EdgeProxy, RouteTable, type MachineRoute } from '../proxy/index.ts';
 import { openState, type StateHandle } from '../state/index.ts';
 
@@ -98,6 +98,16 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     const proxy = new EdgeProxy({ routes, domain: opts.domain, region: opts.region, logger: opts.logger.child({ component: 'proxy' }) });
     const proxyUrl = await proxy.listen(opts.ports.proxy, opts.bindHost);
     stops.push(() => proxy.close());
+
+    const publisher = new StatePublisher(
+      hostAgent.agent.service,
+      state,
+      { address: opts.internalHost, agentUrl: hostAgent.url, proxyUrl },
+      systemClock,
+      opts.logger.child({ component: 'publisher' }),
+    );
+    publisher.start();
+    stops.push(async () => publisher.stop());
 
     return {
       id: opts.hostId,

@@ -1,0 +1,69 @@
+/**
+ * One fleet host as its own process: `node src/fleet/host-main.ts --fleet-dir F --host-id ams-1
+ * --host-num 1 --region ams --address 127.77.1.1 --registry URL [--seeds a:p,...]`. Secrets come
+ * from files in the fleet directory, never from the command line. Prints one JSON line
+ * `{"id","agent","proxy","state"}` once every role is serving. SIGTERM stops the roles and leaves
+ * the machines running for the next start to adopt; SIGINT (what `fleet down` sends) stops the
+ * machines too.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { DriverName } from '../agent/index.ts';
+import { createLogger } from '../lib/index.ts';
+import { startHost } from './host.ts';
+
+const { values } = parseArgs({
+  options: {
+    'fleet-dir': { type: 'string' },
+    'host-id': { type: 'string' },
+    'host-num': { type: 'string' },
+    region: { type: 'string' },
+    address: { type: 'string' },
+    registry: { type: 'string' },
+    seeds: { type: 'string', default: '' },
+    driver: { type: 'string', default: 'auto' },
+    domain: { type: 'string', default: 'aloft.localhost' },
+    cpus: { type: 'string' },
+    'memory-mb': { type: 'string' },
+  },
+});
+
+const required = (name: 'fleet-dir' | 'host-id' | 'host-num' | 'region' | 'address' | 'registry'): string => {
+  const v = values[name];
+  if (v === undefined) {
+    process.stderr.write(`fleet host: --${name} is required\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const secret = async (name: string): Promise<string> => (await readFile(join(required('fleet-dir'), name), 'utf8')).trim();
+
+const hostId = required('host-id');
+const logger = createLogger('host', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' }).child({ host: hostId });
+const capacity = values.cpus === undefined || values['memory-mb'] === undefined ? undefined : { cpus: Number(values.cpus), memoryMb: Number(values['memory-mb']) };
+const host = await startHost({
+  dataDir: join(required('fleet-dir'), 'hosts', hostId),
+  hostId,
+  hostNum: Number(required('host-num')),
+  region: required('region'),
+  bindHost: required('address'),
+  internalHost: required('address'),
+  ports: { agent: 0, proxy: 0, gossip: 0 },
+  registry: { url: required('registry'), password: await secret('admin-token') },
+  agentToken: await secret('agent-token'),
+  driver: values.driver as DriverName | 'auto',
+  domain: values.domain!,
+  clusterKey: Buffer.from(await secret('state-key')),
+  seeds: values.seeds!.split(',').filter((s) => s !== ''),
+  logger,
+  namePrefix: `h${required('host-num')}`,
+  ...(capacity === undefined ? {} : { capacity }),
+});
+process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, driver: host.driver })}\n`);
+
+const stop = (stopMachines: boolean): void => {
+  void host.stop(stopMachines).then(() => process.exit(0));
+};
+process.once('SIGTERM', () => stop(false));
+process.once('SIGINT', () => stop(true));
