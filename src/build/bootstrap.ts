@@ -14,7 +14,7 @@
  */
 import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AloftError, PlatformError, systemClock } from '../lib/index.ts';
 import { buildImage, type BuildProgress, type BuiltImage, type RegistryTarget } from './build-image.ts';
 import { debianMirror } from './debian-mirror.ts';
@@ -56,8 +56,9 @@ export function debianArch(): string {
 /** Makes and pushes `<org>/debian:bookworm` and `<org>/node:24`. Needs root (debootstrap). */
 export async function bootstrapDebian(options: BootstrapOptions): Promise<BootstrapResult> {
   const onProgress = options.onProgress ?? (() => undefined);
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const build = { registry: options.registry, dataDir: options.dataDir, onProgress, ...(options.org === undefined ? {} : { org: options.org }) };
+  const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
+  const dataDir = resolve(options.dataDir);
+  const build = { registry: options.registry, dataDir, onProgress, ...(options.org === undefined ? {} : { org: options.org }) };
   const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
     const started = systemClock.monotonicMs();
     const value = await work();
@@ -65,8 +66,8 @@ export async function bootstrapDebian(options: BootstrapOptions): Promise<Bootst
   };
 
   const [{ tarball, debootstrapped }, debootstrapMs] = await timed(() => debootstrapTarball(cacheDir, onProgress));
-  await mkdir(join(options.dataDir, 'build', 'tmp'), { recursive: true });
-  const work = await mkdtemp(join(options.dataDir, 'build', 'tmp', 'bootstrap-'));
+  await mkdir(join(dataDir, 'build', 'tmp'), { recursive: true });
+  const work = await mkdtemp(join(dataDir, 'build', 'tmp', 'bootstrap-'));
   try {
     onProgress({ kind: 'phase', text: `building debian:${debianSuite}` });
     const debianDockerfile = join(work, 'Dockerfile.debian');

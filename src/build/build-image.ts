@@ -5,7 +5,7 @@
  * go to buildah in an auth file in a private temp directory, never on its command line.
  */
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { AloftError, ValidationError } from '../lib/index.ts';
 import { buildFailure, pushFailure } from './build-errors.ts';
 import { buildStorage, runBuildah, type BuildahEnv } from './buildah.ts';
@@ -77,12 +77,14 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const registryHost = new URL(options.registry.url).host;
   const reference = `${registryHost}/${repository}:${tag}`;
   const onProgress = options.onProgress ?? (() => undefined);
-  await requireDirectory(options.dir);
-  const source = await dockerfileFor(options.dir, options.dockerfile);
+  const dir = resolve(options.dir);
+  const dataDir = resolve(options.dataDir);
+  await requireDirectory(dir);
+  const source = await dockerfileFor(dir, options.dockerfile);
 
-  const storage = buildStorage(options.dataDir);
-  await mkdir(join(options.dataDir, 'build', 'tmp'), { recursive: true });
-  const tmpDir = await mkdtemp(join(options.dataDir, 'build', 'tmp', 'build-'));
+  const storage = buildStorage(dataDir);
+  await mkdir(join(dataDir, 'build', 'tmp'), { recursive: true });
+  const tmpDir = await mkdtemp(join(dataDir, 'build', 'tmp', 'build-'));
   try {
     await chmod(tmpDir, 0o700);
     const env: BuildahEnv = { ...storage, tmpDir };
@@ -91,12 +93,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     await writeFile(dockerfile, qualifyFromLines(source.text, registryHost, org));
     const args = ['bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--authfile', authFile, '--tls-verify=false', '-f', dockerfile];
     args.push('--iidfile', join(tmpDir, 'iid'), '-t', reference);
-    if (source.generated && !(await pathExists(join(options.dir, '.dockerignore')))) {
+    if (source.generated && !(await pathExists(join(dir, '.dockerignore')))) {
       await writeFile(join(tmpDir, 'ignore'), generatedIgnore);
       args.push('--ignorefile', join(tmpDir, 'ignore'));
     }
     for (const [key, value] of Object.entries(options.buildArgs ?? {})) args.push('--build-arg', `${key}=${value}`);
-    args.push(options.dir);
+    args.push(dir);
 
     let step = '';
     const built = await runBuildah(env, args, (line) => {

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { appsCommands } from './commands/apps.ts';
+import { buildCommand } from './commands/build.ts';
 import { imagesCommands } from './commands/images.ts';
 import { logsCommand } from './commands/logs.ts';
 import { machineCommands } from './commands/machine.ts';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   machineCommands(program);
   logsCommand(program);
   imagesCommands(program);
+  buildCommand(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

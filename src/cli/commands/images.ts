@@ -3,6 +3,7 @@ import { RegistryClient, importImage } from '../../registry/index.ts';
 import { ValidationError } from '../../lib/index.ts';
 import { CliContext } from '../context.ts';
 import { printJson, progress, out } from '../output.ts';
+import { imagesBootstrapCommand } from './images-bootstrap.ts';
 
 /**
  * `NAME:TAG` → the repository in the caller's organization on the platform's registry, and the
@@ -51,4 +52,5 @@ export function imagesCommands(program: Command): void {
         await client.close();
       }
     });
+  imagesBootstrapCommand(images);
 }
