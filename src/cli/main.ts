@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { appsCommands } from './commands/apps.ts';
+import { fleetCommands } from './commands/fleet.ts';
 import { buildCommand } from './commands/build.ts';
 import { imagesCommands } from './commands/images.ts';
 import { logsCommand } from './commands/logs.ts';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .exitOverride();
   upCommand(program);
+  fleetCommands(program);
   appsCommands(program);
   machineCommands(program);
   logsCommand(program);

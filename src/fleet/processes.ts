@@ -22,8 +22,11 @@ export interface Spawned<T> {
   announced: T;
 }
 
-/** Starts `script` (a file of this folder) detached, and resolves with its announcement line. */
-export async function spawnRole<T>(fleetDir: string, name: string, script: string, args: string[]): Promise<Spawned<T>> {
+/**
+ * Starts `script` (a file of this folder) detached, tells `started` its pid at once (so it can be
+ * recorded before anything else can fail), and resolves with its announcement line.
+ */
+export async function spawnRole<T>(fleetDir: string, name: string, script: string, args: string[], started: (pid: number) => Promise<void>): Promise<Spawned<T>> {
   const logs = join(fleetDir, 'logs');
   await mkdir(logs, { recursive: true });
   const logPath = join(logs, `${name}.log`);
@@ -35,6 +38,8 @@ export async function spawnRole<T>(fleetDir: string, name: string, script: strin
   });
   closeSync(logFd);
   try {
+    if (child.pid === undefined) throw new Error('could not be spawned');
+    await started(child.pid);
     const line = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer within ${processStartTimeoutMs} ms`)), processStartTimeoutMs);
       createInterface({ input: child.stdout! }).once('line', (l) => {

@@ -1,0 +1,160 @@
+/**
+ * `aloft fleet up|down|status`: a control host (API, registry, central store) and hosts in
+ * several regions on one computer. Without namespaces each host is a process on its own
+ * loopback address: 127.<subnet>.0.1 is the control host and 127.<subnet>.<r>.<n> is host n of
+ * the r-th region, so an address says where it is. Hosts find each other through the control
+ * host's state node as gossip seed, and keep gossiping among themselves when it is gone.
+ *
+ * Every process started is recorded in `<dataDir>/fleet.json` as soon as it runs, so `fleet down`
+ * and a crash cleanup at the next `fleet up` find them all.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { DriverName, HostCapacity } from '../agent/index.ts';
+import { ValidationError } from '../lib/index.ts';
+import { writeEndpoints } from './endpoints-file.ts';
+import type { Endpoints } from './local-platform.ts';
+import { endProcesses, spawnRole } from './processes.ts';
+
+export interface FleetOptions {
+  dataDir: string;
+  regions: string[];
+  hostsPerRegion: number;
+  driver: DriverName | 'auto';
+  domain: string;
+  /** Second octet of the fleet's loopback addresses (1-254); distinct fleets on one computer need distinct subnets. */
+  subnet: number;
+  /** Each host's capacity; defaults to what this computer has (each host then believes it has all of it). */
+  hostCapacity?: HostCapacity;
+}
+
+export interface FleetHost {
+  id: string;
+  region: string;
+  address: string;
+  agent: string;
+  proxy: string;
+  /** Gossip address of the host's state node. */
+  state: string;
+  pid: number;
+}
+
+export interface FleetRecord {
+  control: { address: string; api: string; registry: string; state: string; pid: number } | undefined;
+  hosts: FleetHost[];
+  /** Every process started, recorded before anything else is awaited. */
+  pids: number[];
+}
+
+/** endpoints.json of a fleet: what `aloft up` writes, plus where each host and its roles are. */
+export interface FleetEndpoints extends Endpoints {
+  hosts: Array<Omit<FleetHost, 'pid'>>;
+}
+
+export const fleetFile = 'fleet.json';
+export const regionsMax = 254;
+export const hostsPerRegionMax = 254;
+
+export function validateFleetOptions(opts: Pick<FleetOptions, 'regions' | 'hostsPerRegion' | 'subnet'>): void {
+  if (opts.regions.length === 0 || opts.regions.length > regionsMax) throw new ValidationError(`--regions needs 1 to ${regionsMax} regions, got ${opts.regions.length}`, { field: 'regions' });
+  for (const r of opts.regions) {
+    if (!/^[a-z]{3}$/.test(r)) throw new ValidationError(`region '${r}' is not a three-letter code such as ams`, { field: 'regions' });
+  }
+  if (new Set(opts.regions).size !== opts.regions.length) throw new ValidationError('--regions lists a region twice', { field: 'regions' });
+  if (!Number.isInteger(opts.hostsPerRegion) || opts.hostsPerRegion < 1 || opts.hostsPerRegion > hostsPerRegionMax) {
+    throw new ValidationError(`--hosts-per-region must be 1 to ${hostsPerRegionMax}`, { field: 'hosts-per-region' });
+  }
+  if (!Number.isInteger(opts.subnet) || opts.subnet < 1 || opts.subnet > 254) throw new ValidationError('--subnet must be 1 to 254 (the second octet of 127.X.0.0/16)', { field: 'subnet' });
+}
+
+export function readFleet(dataDir: string): FleetRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(resolve(dataDir), fleetFile), 'utf8')) as FleetRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts the fleet and returns its endpoints once every host is serving. Whatever a previous
+ * fleet in this directory left running (after a crash) is ended first. If a role fails to
+ * start, everything started is ended again before the error is thrown.
+ */
+export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
+  validateFleetOptions(options);
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  await fleetDown(dataDir);
+  const stateKeyPath = join(dataDir, 'state-key');
+  await writeFile(stateKeyPath, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  const record: FleetRecord = { control: undefined, hosts: [], pids: [] };
+  const save = (): Promise<void> => writeFile(join(dataDir, fleetFile), `${JSON.stringify(record, null, 2)}\n`);
+  const started = (pid: number): Promise<void> => {
+    record.pids.push(pid);
+    return save();
+  };
+  try {
+    const controlAddress = `127.${options.subnet}.0.1`;
+    const control = await spawnRole<{ api: string; registry: string; state: string }>(
+      dataDir,
+      'control',
+      './control-main.ts',
+      ['--fleet-dir', dataDir, '--address', controlAddress, '--region', options.regions[0]!],
+      started,
+    );
+    record.control = { address: controlAddress, ...control.announced, pid: control.pid };
+    await save();
+
+    const plan = options.regions.flatMap((region, r) =>
+      Array.from({ length: options.hostsPerRegion }, (_, n) => ({ id: `${region}-${n + 1}`, region, address: `127.${options.subnet}.${r + 1}.${n + 1}`, hostNum: r * options.hostsPerRegion + n + 1 })),
+    );
+    const hosts = await Promise.all(
+      plan.map(async (h) => {
+        const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address];
+        args.push('--registry', control.announced.registry, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
+        if (options.hostCapacity !== undefined) args.push('--cpus', String(options.hostCapacity.cpus), '--memory-mb', String(options.hostCapacity.memoryMb));
+        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started);
+        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy: spawned.announced.proxy, state: spawned.announced.state, pid: spawned.pid }, driver: spawned.announced.driver };
+      }),
+    );
+    record.hosts = hosts.map((h) => h.host);
+    await save();
+
+    const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+    const first = hosts[0]!;
+    const endpoints: FleetEndpoints = {
+      api: control.announced.api,
+      proxy: first.host.proxy,
+      registry: control.announced.registry,
+      token,
+      region: options.regions[0]!,
+      domain: options.domain,
+      driver: first.driver.name,
+      isolation: first.driver.isolation,
+      hosts: record.hosts.map(({ pid: _pid, ...h }) => h),
+    };
+    await writeEndpoints(dataDir, endpoints);
+    return endpoints;
+  } catch (err) {
+    await fleetDown(dataDir);
+    throw err;
+  }
+}
+
+/**
+ * Ends every process of the fleet in `dataDir` (hosts stop their machines first) and removes
+ * fleet.json and endpoints.json. Returns how many processes were recorded. Safe to repeat.
+ */
+export async function fleetDown(dataDir: string): Promise<number> {
+  const dir = resolve(dataDir);
+  const record = readFleet(dir);
+  if (record === undefined) return 0;
+  await endProcesses(record.pids, dir, 'SIGINT');
+  await rm(join(dir, 'endpoints.json'), { force: true });
+  await rm(join(dir, fleetFile), { force: true });
+  return record.pids.length;
+}
