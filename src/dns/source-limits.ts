@@ -17,8 +17,7 @@ export class SourceLimits {
   private readonly clock: Clock;
   /** In least-recently-seen order (re-inserted on every touch), so the first key is the one to forget. */
   private readonly sources = new Map<string, SourceState>();
-  private forwards = 0;
-  private connections = 0;
+  private readonly totals = { forwards: 0, connections: 0 };
 
   constructor(limits: DnsLimits, clock: Clock) {
     this.limits = limits;
@@ -38,26 +37,26 @@ export class SourceLimits {
 
   /** Claims a forward slot; call the returned release exactly once. Null when over a bound. */
   claimForward(source: string): (() => void) | null {
-    const s = this.touch(source);
-    if (s.forwards >= this.limits.sourceForwardsInFlightMax || this.forwards >= this.limits.forwardsInFlightMax) return null;
-    s.forwards += 1;
-    this.forwards += 1;
-    return once(() => {
-      s.forwards -= 1;
-      this.forwards -= 1;
-    });
+    return this.claim(source, 'forwards', this.limits.sourceForwardsInFlightMax, this.limits.forwardsInFlightMax);
   }
 
   /** Claims a TCP connection slot; call the returned release exactly once. Null when over a bound. */
   claimConnection(source: string): (() => void) | null {
+    return this.claim(source, 'connections', this.limits.sourceTcpConnectionsMax, this.limits.tcpConnectionsMax);
+  }
+
+  private claim(source: string, kind: 'forwards' | 'connections', perSourceMax: number, totalMax: number): (() => void) | null {
     const s = this.touch(source);
-    if (s.connections >= this.limits.sourceTcpConnectionsMax || this.connections >= this.limits.tcpConnectionsMax) return null;
-    s.connections += 1;
-    this.connections += 1;
-    return once(() => {
-      s.connections -= 1;
-      this.connections -= 1;
-    });
+    if (s[kind] >= perSourceMax || this.totals[kind] >= totalMax) return null;
+    s[kind] += 1;
+    this.totals[kind] += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      s[kind] -= 1;
+      this.totals[kind] -= 1;
+    };
   }
 
   private touch(source: string): SourceState {
@@ -73,13 +72,4 @@ export class SourceLimits {
     if (this.sources.size > this.limits.sourcesTrackedMax) this.sources.delete(this.sources.keys().next().value!);
     return s;
   }
-}
-
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
-  };
 }
