@@ -1,0 +1,136 @@
+/**
+ * Obtains certificates by ACME (RFC 8555) with the http-01 challenge, through `acme-client`.
+ * The challenge answer is put in the central store, from where every proxy fetches it (like
+ * certificates) and serves it at `/.well-known/acme-challenge/<token>` on its HTTP port; the
+ * issuer tells the ACME server to validate only once the proxies answer (`awaitServed`).
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import * as acme from 'acme-client';
+import { AloftError, sleep, type Logger } from '../lib/index.ts';
+import type { CertificateStore } from './cert-store.ts';
+
+export interface IssuedCertificate {
+  certPem: string;
+  keyPem: string;
+  notAfterMs: number;
+}
+
+/** What the certificate routes need: something that turns a hostname into a certificate. */
+export interface CertificateIssuer {
+  /** Resolves with the certificate, or rejects with an AloftError saying what failed. */
+  issue(hostname: string): Promise<IssuedCertificate>;
+}
+
+export interface AcmeIssuerOptions {
+  directoryUrl: string;
+  store: CertificateStore;
+  logger: Logger;
+  email?: string;
+  /**
+   * Extra CA (PEM) to trust for the ACME server's own HTTPS, for a private ACME server such as
+   * Pebble or step-ca. It applies to every ACME request of this process (acme-client has one
+   * HTTP client).
+   */
+  caPem?: string;
+  /**
+   * Resolves once the proxies answer `token` for `hostname`; rejects if they do not in time.
+   * Without it the issuer waits `propagationDelayMs`.
+   */
+  awaitServed?: (hostname: string, token: string, keyAuthorization: string) => Promise<void>;
+}
+
+/** How long challenges get to reach every proxy when nobody can tell when they have. */
+export const propagationDelayMs = 3_000;
+/** Issuances in flight at once; more wait their turn (each holds an ACME order open). */
+export const issuancesInFlightMax = 4;
+
+export class AcmeIssuer implements CertificateIssuer {
+  readonly #opts: AcmeIssuerOptions;
+  #client: acme.Client | undefined;
+  #inFlight = 0;
+  readonly #queue: Array<() => void> = [];
+
+  constructor(opts: AcmeIssuerOptions) {
+    this.#opts = opts;
+    if (opts.caPem !== undefined) {
+      acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, opts.caPem] });
+    }
+  }
+
+  async issue(hostname: string): Promise<IssuedCertificate> {
+    await this.#slot();
+    try {
+      return await this.#issue(hostname);
+    } catch (err) {
+      // The CA could not reach us at the name, or the name's DNS is wrong: the hostname's owner fixes that.
+      const fault = /connection|unauthorized|dns|rejectedIdentifier|caa/i.test(acmeType(err)) ? 'config' : 'platform';
+      throw new AloftError('acme_failed', fault, `the ACME server did not issue a certificate for ${hostname}: ${acmeMessage(err)}`, {
+        status: 502,
+        cause: err,
+        hint: `check that ${hostname} resolves to this platform's proxies and that port 80 reaches them, then add it again`,
+      });
+    } finally {
+      this.#inFlight -= 1;
+      this.#queue.shift()?.();
+    }
+  }
+
+  async #issue(hostname: string): Promise<IssuedCertificate> {
+    const { store, logger } = this.#opts;
+    const [keyPem, csr] = await acme.crypto.createCsr({ commonName: hostname, altNames: [hostname] }, await acme.crypto.createPrivateEcdsaKey());
+    const certPem = await this.#acmeClient().auto({
+      csr,
+      ...(this.#opts.email === undefined ? {} : { email: this.#opts.email }),
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      // acme-client's own pre-check resolves the name through public DNS; ours asks the proxies.
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        store.putChallenge({ token: challenge.token, hostname, key_authorization: keyAuthorization }, Date.now());
+        if (this.#opts.awaitServed === undefined) await sleep(propagationDelayMs);
+        else await this.#opts.awaitServed(hostname, challenge.token, keyAuthorization);
+        logger.info({ hostname }, 'ACME challenge published');
+      },
+      challengeRemoveFn: async (_authz, challenge) => {
+        store.removeChallenge(challenge.token);
+      },
+    });
+    const info = acme.crypto.readCertificateInfo(certPem);
+    logger.info({ hostname, not_after: info.notAfter.toISOString() }, 'certificate issued');
+    return { certPem, keyPem: keyPem.toString(), notAfterMs: info.notAfter.getTime() };
+  }
+
+  #acmeClient(): acme.Client {
+    if (this.#client === undefined) {
+      const { directoryUrl, store } = this.#opts;
+      // The account key is made once per ACME directory and kept centrally, so every issuance uses one account.
+      const accountKey = store.accountKey(directoryUrl, () => createEcdsaKeySync());
+      this.#client = new acme.Client({ directoryUrl, accountKey, backoffAttempts: 10, backoffMin: 200, backoffMax: 2_000 });
+    }
+    return this.#client;
+  }
+
+  async #slot(): Promise<void> {
+    if (this.#inFlight >= issuancesInFlightMax) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#inFlight += 1;
+  }
+}
+
+function createEcdsaKeySync(): string {
+  // node:crypto instead of acme-client's async helper: the key is needed inside a synchronous store call.
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** The RFC 8555 problem type of a failed request or challenge, or '' when there is none. */
+function acmeType(err: unknown): string {
+  const e = err as { type?: string; response?: { data?: { type?: string } } };
+  return e.response?.data?.type ?? e.type ?? (String((err as Error).message ?? '').match(/urn:ietf:params:acme:error:\w+/)?.[0] ?? '');
+}
+
+function acmeMessage(err: unknown): string {
+  const e = err as { message?: string; response?: { data?: { detail?: string } } };
+  return e.response?.data?.detail ?? e.message ?? String(err);
+}
