@@ -1,0 +1,38 @@
+/**
+ * The control host of `aloft fleet up` as its own process: `node src/fleet/control-main.ts
+ * --fleet-dir F --address 127.77.0.1 --region ams`. Prints one JSON line `{"api","registry","state"}`
+ * once serving; SIGTERM or SIGINT stops it. Hosts keep serving without it.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../lib/index.ts';
+import { startControl } from './control.ts';
+
+const { values } = parseArgs({
+  options: {
+    'fleet-dir': { type: 'string' },
+    address: { type: 'string' },
+    region: { type: 'string' },
+  },
+});
+if (values['fleet-dir'] === undefined || values.address === undefined || values.region === undefined) {
+  process.stderr.write('fleet control: --fleet-dir, --address and --region are required\n');
+  process.exit(2);
+}
+
+const control = await startControl({
+  dataDir: values['fleet-dir'],
+  bindHost: values.address,
+  ports: { api: 0, registry: 0 },
+  defaultRegion: values.region,
+  logger: createLogger('control', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' }),
+  state: { clusterKey: Buffer.from((await readFile(join(values['fleet-dir'], 'state-key'), 'utf8')).trim()) },
+});
+process.stdout.write(`${JSON.stringify({ api: control.apiUrl, registry: control.registryUrl, state: control.stateAddress })}\n`);
+
+const stop = (): void => {
+  void control.stop().then(() => process.exit(0));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
