@@ -18,6 +18,8 @@ export const hostNumberMax = 0xffff;
 /** 172.19.0.0/16 holds 16384 /30s; the slot space is the same size so both plans agree. */
 export const slotCountMax = 16384;
 export const ipv4PoolBase = '172.19.0.0';
+/** The whole host-local IPv4 pool (slotCountMax /30s). */
+export const ipv4PoolCidr = '172.19.0.0/16';
 export const ipv4PrefixLength = 30;
 export const ipv6LinkPrefixLength = 80;
 
@@ -29,6 +31,21 @@ export interface MachineAddresses {
   /** The machine's 6PN address and the host side of its link, without prefix length. */
   ipv6: string;
   hostIpv6: string;
+}
+
+/**
+ * Org number 0 is the platform's own (real organizations are numbered from 1): each host's own
+ * 6PN address is `fdaa:0:0:HOST::1`, so host-to-host traffic rides the mesh like machines' does,
+ * and `fdaa::3` is where a host's `.internal` DNS answers its machines, as on Fly.io.
+ */
+export const platformOrg = 0;
+export const defaultDnsAddress = 'fdaa::3';
+/** Every 6PN address; what hosts route into the mesh and what isolation rules guard. */
+export const sixpnRange = 'fdaa::/16';
+
+/** A host's own 6PN address, on its WireGuard interface. */
+export function hostSixpnAddress(hostNum: number): string {
+  return sixpnAddress(platformOrg, hostNum, 0, 1);
 }
 
 /** All of a machine's addresses on a host, from its org, the host's number and its slot. */

@@ -7,8 +7,9 @@
  *
  * Routing: each machine's link is its own point-to-point subnet (IPv4 /30, 6PN /80), so the
  * host reaches a machine directly over its veth, and the machine's default routes point at the
- * host side. Forwarding and NAT to the outside and isolation between organizations are set up by
- * the host's network layer, not here.
+ * host side. Forwarding and NAT to the outside are set up by the host's network layer, not here.
+ * Where that layer installed the isolation table (isolation.ts), each link is enrolled in it with
+ * its organization on attach and removed on detach; without the table there is nothing to join.
  */
 import { createHash } from 'node:crypto';
 import { access, readdir, readFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { randomHex } from '../lib/ids.ts';
 import { silentLogger } from '../lib/log.ts';
 import { ipv4PrefixLength, ipv6LinkPrefixLength, machineAddresses, slotOfIpv4 } from './address-plan.ts';
 import { ip, ipBatch, mustIp } from './ip.ts';
+import { enrollMachineLink, forgetMachineLink } from './isolation.ts';
 import { SlotTable } from './slots.ts';
 
 const netnsDir = '/run/netns';
@@ -95,6 +97,8 @@ export class MachineNetworks {
     if (!(await exists(`/sys/class/net/${hostVeth}`))) {
       await mustIp(['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', guestIfname, 'netns', netnsName]);
     }
+    // Before the link is up, so the machine is never reachable outside its organization.
+    await enrollMachineLink(hostVeth, options.org, addrs.hostIpv4);
     await ipBatch([
       `link set ${hostVeth} alias ${this.alias(machineId)}`,
       `addr replace ${addrs.hostIpv4}/${ipv4PrefixLength} dev ${hostVeth}`,
@@ -126,6 +130,7 @@ export class MachineNetworks {
       const result = await ip(['link', 'delete', hostVeth]);
       if (result.exitCode !== 0 && (await exists(`/sys/class/net/${hostVeth}`))) await mustIp(['link', 'delete', hostVeth]);
     }
+    await forgetMachineLink(hostVeth);
     await this.slots.release(machineId);
   }
 

@@ -1,0 +1,402 @@
+/**
+ * A simulated multi-region network on one computer (root only), for `aloft fleet up`, tests and
+ * benchmarks:
+ *
+ * - a core namespace `PREFIX-core` routing between regions: one bridge per region, region r
+ *   (numbered from 1 in order of first appearance) on `10.U.r.0/24` with the core at `.1`;
+ * - one namespace per host `PREFIX-h-NAME` whose underlay link `ul0` sits on its region's bridge
+ *   at `10.U.r.(10+k)`, with the host's 6PN range routed into its WireGuard interface
+ *   (`PREFIX-wN`, unique on the computer because wireguard-go's sockets are shared), forwarding
+ *   on, the platform addresses (fdaa::3) on loopback and the isolation table installed;
+ * - a delay relay process in the core with one UDP port per pair of hosts in different regions,
+ *   holding each datagram for the pair's one-way delay: WireGuard peers in other regions are
+ *   reached through it ({@link Topology.peerEndpoint}), so traffic over the mesh between regions
+ *   takes the matrix's RTT. Within a region hosts reach each other directly;
+ * - client namespaces `PREFIX-c-NAME` on their region's bridge; every edge host answers on one
+ *   anycast address (on its loopback), and the core routes each client's packets for it, by
+ *   source, to the edge nearest the client's region.
+ *
+ * Hosts should talk to each other over their 6PN addresses (`fdaa:0:0:N::1`), which ride the
+ * mesh and so get the delay; their underlay addresses reach each other directly, undelayed.
+ *
+ * Everything made is named after the prefix, so {@link destroyTopology} finds and removes it
+ * all, also after a crash, and building a topology first removes the remains of an old one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, unlink } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { AloftError, PlatformError, ValidationError } from '../lib/errors.ts';
+import { silentLogger } from '../lib/log.ts';
+import { defaultDnsAddress, hostNumberMax, hostSixpnAddress, sixpnRange } from './address-plan.ts';
+import { runCommand } from './command.ts';
+import type { RelayPair } from './delay-relay.ts';
+import { ipBatch, mustIp } from './ip.ts';
+import { installIsolation } from './isolation.ts';
+import { defaultLatencyMatrix, nearestRegion, regionRttMs, type LatencyMatrix } from './latency.ts';
+import { killAndWait, listNetns, netnsPids, setSysctls } from './netns.ts';
+import { uapiSocketDir } from './uapi.ts';
+import type { WireguardOptions } from './wireguard.ts';
+
+export const underlayIfname = 'ul0';
+export const wireguardListenPort = 51820;
+const relayPortBase = 40000;
+const relayStartTimeoutMs = 15_000;
+const regionsMax = 250;
+const hostsPerRegionMax = 90;
+const clientsPerRegionMax = 100;
+const prefixPattern = /^[a-z][a-z0-9]{0,7}$/;
+const namePattern = /^[a-z0-9]{1,20}$/;
+
+export interface TopologySpec {
+  /** 1–8 lowercase letters or digits; names every namespace, link and process made. */
+  prefix: string;
+  /** `edge` (default true): answers on the anycast address. Host numbers follow this order from 1. */
+  hosts: readonly { name: string; region: string; edge?: boolean }[];
+  clients?: readonly { name: string; region: string }[];
+  latency?: LatencyMatrix;
+  /** Second octet of the underlay `10.U.0.0/16`; only matters with `rootLink`. Default 123. */
+  underlayOctet?: number;
+  /** Also link the current namespace to the core (`PREFIX-up`) with a route to the underlay. */
+  rootLink?: boolean;
+  /** 6PN addresses every host serves its machines on and isolation lets through. Default fdaa::3. */
+  platformAddresses?: readonly string[];
+  /** Install the org isolation table in each host. Default true. */
+  isolation?: boolean;
+  logger?: Logger;
+}
+
+export interface TopologyHost {
+  name: string;
+  region: string;
+  /** The host number in 6PN addresses (1…). */
+  hostNum: number;
+  netns: string;
+  underlayAddress: string;
+  gateway: string;
+  edge: boolean;
+  /** The host's own 6PN address, on its WireGuard interface. */
+  sixpnAddress: string;
+  wireguardIfname: string;
+  wireguardListenPort: number;
+  /** Where the host's WireGuard listens, as published to peers (`wg_endpoint`). */
+  wireguardEndpoint: string;
+  /** A MachineNetworks name prefix for this host's machines, so teardown finds their namespaces too. */
+  machinePrefix: string;
+}
+
+export interface TopologyClient {
+  name: string;
+  region: string;
+  netns: string;
+  address: string;
+  /** The edge host the anycast address reaches from this client. */
+  edgeHost: string;
+}
+
+export interface Topology {
+  readonly prefix: string;
+  readonly underlayCidr: string;
+  readonly anycastAddress: string;
+  readonly coreNetns: string;
+  /** The current namespace's address on the root link, when asked for. */
+  readonly rootAddress: string | undefined;
+  readonly hosts: readonly TopologyHost[];
+  readonly clients: readonly TopologyClient[];
+  readonly latency: LatencyMatrix;
+  host(name: string): TopologyHost;
+  /** The ip:port host `from` should use for its WireGuard peer `to`: the relay across regions, direct within one. */
+  peerEndpoint(from: string, to: string): string;
+  /** Cuts a host off the network (its underlay link down at the core), or restores it. */
+  setHostConnected(name: string, connected: boolean): Promise<void>;
+  /** Removes everything (see destroyTopology). */
+  destroy(): Promise<void>;
+}
+
+/** What is missing on this computer for a topology, as sentences; empty when nothing is. */
+export async function topologyPrerequisites(): Promise<string[]> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (network namespaces, veth links and nftables need it)');
+  for (const [tool, pkg] of [
+    ['ip', 'iproute2'],
+    ['nft', 'nftables'],
+    ['wireguard-go', 'wireguard-go'],
+    ['sysctl', 'procps'],
+  ] as const) {
+    const found = await runCommand('sh', ['-c', `command -v ${tool}`]).catch(() => null);
+    if (found?.exitCode !== 0) missing.push(`${tool} (Debian package ${pkg})`);
+  }
+  return missing;
+}
+
+async function requirePrerequisites(): Promise<void> {
+  const missing = await topologyPrerequisites();
+  if (missing.length > 0) {
+    throw new AloftError('network_unavailable', 'config', `a simulated multi-region network needs ${missing.join(', ')}`, {
+      hint: 'run as root after `bash scripts/setup.sh`; without root, run hosts as processes on loopback addresses',
+    });
+  }
+}
+
+interface Plan {
+  hosts: TopologyHost[];
+  clients: TopologyClient[];
+  regionIndex: Map<string, number>;
+  relayPairs: (RelayPair & { hosts: [string, string] })[];
+  anycastAddress: string;
+  underlayCidr: string;
+}
+
+/** Addresses, names, relay ports and anycast choices, from the spec alone (no system calls). */
+export function planTopology(spec: TopologySpec): Plan {
+  if (!prefixPattern.test(spec.prefix)) throw new ValidationError(`topology prefix '${spec.prefix}' must be 1–8 lowercase letters or digits, starting with a letter`, { field: 'prefix' });
+  const octet = spec.underlayOctet ?? 123;
+  if (!Number.isInteger(octet) || octet < 0 || octet > 255) throw new ValidationError(`underlayOctet must be 0–255, not ${octet}`);
+  if (spec.hosts.length === 0) throw new ValidationError('a topology needs at least one host');
+  if (spec.hosts.length > hostNumberMax) throw new ValidationError(`a topology holds at most ${hostNumberMax} hosts`);
+  const latency = spec.latency ?? defaultLatencyMatrix;
+  const regionIndex = new Map<string, number>();
+  const names = new Set<string>();
+  const perRegion = new Map<string, number>();
+  const net = `10.${octet}`;
+  const checkName = (kind: string, name: string, region: string): void => {
+    if (!namePattern.test(name)) throw new ValidationError(`${kind} name '${name}' must be 1–20 lowercase letters or digits`);
+    if (!namePattern.test(region)) throw new ValidationError(`region '${region}' must be 1–20 lowercase letters or digits`);
+    if (names.has(name)) throw new ValidationError(`'${name}' names two hosts or clients; names must be unique`);
+    names.add(name);
+    if (!regionIndex.has(region)) regionIndex.set(region, regionIndex.size + 1);
+    if (regionIndex.size > regionsMax) throw new ValidationError(`a topology holds at most ${regionsMax} regions`);
+  };
+  const hosts = spec.hosts.map((h, i): TopologyHost => {
+    checkName('host', h.name, h.region);
+    const k = (perRegion.get(h.region) ?? 0) + 1;
+    perRegion.set(h.region, k);
+    if (k > hostsPerRegionMax) throw new ValidationError(`a region holds at most ${hostsPerRegionMax} hosts`);
+    const hostNum = i + 1;
+    const underlayAddress = `${net}.${regionIndex.get(h.region)}.${10 + k}`;
+    return {
+      name: h.name,
+      region: h.region,
+      hostNum,
+      netns: `${spec.prefix}-h-${h.name}`,
+      underlayAddress,
+      gateway: `${net}.${regionIndex.get(h.region)}.1`,
+      edge: h.edge ?? true,
+      sixpnAddress: hostSixpnAddress(hostNum),
+      wireguardIfname: `${spec.prefix}-w${hostNum}`,
+      wireguardListenPort,
+      wireguardEndpoint: `${underlayAddress}:${wireguardListenPort}`,
+      machinePrefix: `${spec.prefix}-m${hostNum}`,
+    };
+  });
+  for (const a of hosts) for (const b of hosts) regionRttMs(latency, a.region, b.region);
+  const edges = hosts.filter((h) => h.edge);
+  const edgeRegions = [...new Set(edges.map((h) => h.region))];
+  const clientsPerRegion = new Map<string, number>();
+  const clients = (spec.clients ?? []).map((c): TopologyClient => {
+    checkName('client', c.name, c.region);
+    const k = (clientsPerRegion.get(c.region) ?? 0) + 1;
+    clientsPerRegion.set(c.region, k);
+    if (k > clientsPerRegionMax) throw new ValidationError(`a region holds at most ${clientsPerRegionMax} clients`);
+    const edgeRegion = nearestRegion(latency, c.region, edgeRegions);
+    const edge = edges.find((h) => h.region === edgeRegion);
+    if (edge === undefined) throw new ValidationError(`client ${c.name} needs an edge host, and no host is an edge`);
+    return { name: c.name, region: c.region, netns: `${spec.prefix}-c-${c.name}`, address: `${net}.${regionIndex.get(c.region)}.${100 + k}`, edgeHost: edge.name };
+  });
+  const relayPairs: Plan['relayPairs'] = [];
+  for (let i = 0; i < hosts.length; i += 1) {
+    for (let j = i + 1; j < hosts.length; j += 1) {
+      const a = hosts[i]!;
+      const b = hosts[j]!;
+      if (a.region === b.region) continue;
+      relayPairs.push({
+        port: relayPortBase + relayPairs.length,
+        a: { address: a.underlayAddress, port: a.wireguardListenPort },
+        b: { address: b.underlayAddress, port: b.wireguardListenPort },
+        oneWayDelayMs: regionRttMs(latency, a.region, b.region) / 2,
+        hosts: [a.name, b.name],
+      });
+    }
+  }
+  return { hosts, clients, regionIndex, relayPairs, anycastAddress: `${net}.0.100`, underlayCidr: `${net}.0.0/16` };
+}
+
+/** The options to start a topology host's WireGuard with (`WireguardDevice.start`). */
+export function hostWireguardOptions(host: TopologyHost, privateKey: string, logger?: Logger): WireguardOptions {
+  return {
+    ifname: host.wireguardIfname,
+    netns: host.netns,
+    privateKey,
+    listenPort: host.wireguardListenPort,
+    addresses: [`${host.sixpnAddress}/128`],
+    routes: [sixpnRange],
+    ...(logger === undefined ? {} : { logger }),
+  };
+}
+
+/** Builds the topology; on failure, removes what it made. */
+export async function createTopology(spec: TopologySpec): Promise<Topology> {
+  const plan = planTopology(spec);
+  await requirePrerequisites();
+  const log = spec.logger ?? silentLogger();
+  const started = performance.now();
+  await destroyTopology(spec.prefix);
+  let relay: ChildProcess | undefined;
+  try {
+    relay = await build(spec, plan);
+  } catch (err) {
+    await destroyTopology(spec.prefix);
+    throw err;
+  }
+  log.info({ prefix: spec.prefix, hosts: plan.hosts.length, clients: plan.clients.length, relayPairs: plan.relayPairs.length, ms: Math.round(performance.now() - started) }, 'network topology built');
+  return topologyHandle(spec, plan, relay);
+}
+
+function topologyHandle(spec: TopologySpec, plan: Plan, relay: ChildProcess): Topology {
+  const byName = new Map(plan.hosts.map((h) => [h.name, h]));
+  const host = (name: string): TopologyHost => {
+    const h = byName.get(name);
+    if (h === undefined) throw new ValidationError(`the topology has no host '${name}' (hosts: ${[...byName.keys()].join(', ')})`);
+    return h;
+  };
+  const coreNetns = `${spec.prefix}-core`;
+  return {
+    prefix: spec.prefix,
+    underlayCidr: plan.underlayCidr,
+    anycastAddress: plan.anycastAddress,
+    coreNetns,
+    rootAddress: spec.rootLink === true ? rootSideAddress(plan) : undefined,
+    hosts: plan.hosts,
+    clients: plan.clients,
+    latency: spec.latency ?? defaultLatencyMatrix,
+    host,
+    peerEndpoint(from, to) {
+      const a = host(from);
+      const b = host(to);
+      if (a.region === b.region) return b.wireguardEndpoint;
+      const pair = plan.relayPairs.find((p) => p.hosts.includes(a.name) && p.hosts.includes(b.name))!;
+      return `${a.gateway}:${pair.port}`;
+    },
+    async setHostConnected(name, connected) {
+      await mustIp(['-n', coreNetns, 'link', 'set', coreSideName(host(name)), connected ? 'up' : 'down']);
+    },
+    async destroy() {
+      relay.stdin?.end();
+      await destroyTopology(spec.prefix);
+    },
+  };
+}
+
+function coreSideName(host: TopologyHost): string {
+  return `h${host.hostNum}`;
+}
+
+function rootSideAddress(plan: Plan): string {
+  return plan.underlayCidr.replace(/\.0\.0\/16$/, '.0.1');
+}
+
+async function build(spec: TopologySpec, plan: Plan): Promise<ChildProcess> {
+  const core = `${spec.prefix}-core`;
+  const namespaces = [core, ...plan.hosts.map((h) => h.netns), ...plan.clients.map((c) => c.netns)];
+  await ipBatch(namespaces.map((n) => `netns add ${n}`));
+
+  const net = plan.underlayCidr.replace(/\.0\.0\/16$/, '');
+  const coreCommands = ['link set lo up'];
+  for (const r of plan.regionIndex.values()) {
+    coreCommands.push(`link add br${r} type bridge`, `addr add ${net}.${r}.1/24 dev br${r}`, `link set br${r} up`);
+  }
+  // Links are made from the core, with the far end created straight in its namespace, so no
+  // name ever appears in the current namespace (where parallel topologies would collide).
+  for (const h of plan.hosts) {
+    const side = coreSideName(h);
+    coreCommands.push(`link add ${side} type veth peer name ${underlayIfname} netns ${h.netns}`, `link set ${side} master br${plan.regionIndex.get(h.region)}`, `link set ${side} up`);
+  }
+  plan.clients.forEach((c, i) => {
+    const side = `c${i + 1}`;
+    coreCommands.push(`link add ${side} type veth peer name eth0 netns ${c.netns}`, `link set ${side} master br${plan.regionIndex.get(c.region)}`, `link set ${side} up`);
+    const edge = plan.hosts.find((h) => h.name === c.edgeHost)!;
+    const table = 1000 + i;
+    coreCommands.push(`rule add from ${c.address}/32 table ${table} priority ${table}`, `route add ${plan.anycastAddress}/32 via ${edge.underlayAddress} table ${table}`);
+  });
+  const firstEdge = plan.hosts.find((h) => h.edge);
+  if (firstEdge !== undefined) coreCommands.push(`route add ${plan.anycastAddress}/32 via ${firstEdge.underlayAddress}`);
+  if (spec.rootLink === true) coreCommands.push(`addr add ${net}.0.2/30 dev up0`);
+  if (spec.rootLink === true) {
+    await mustIp(['-n', core, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', `${spec.prefix}-up`, 'netns', String(process.pid)]);
+    await mustIp(['link', 'set', `${spec.prefix}-up`, 'up']);
+  }
+  await ipBatch(spec.rootLink === true ? [...coreCommands, 'link set up0 up'] : coreCommands, core);
+  if (spec.rootLink === true) {
+    await ipBatch([`addr add ${rootSideAddress(plan)}/30 dev ${spec.prefix}-up`, `route add ${plan.underlayCidr} via ${net}.0.2`]);
+  }
+  await setSysctls(core, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0']);
+
+  const platformAddresses = spec.platformAddresses ?? [defaultDnsAddress];
+  await Promise.all(
+    plan.hosts.map(async (h) => {
+      const commands = ['link set lo up', `addr add ${h.underlayAddress}/24 dev ${underlayIfname}`, `link set ${underlayIfname} up`, `route add default via ${h.gateway}`];
+      for (const a of platformAddresses) commands.push(`addr add ${a}/128 dev lo nodad`);
+      if (h.edge) commands.push(`addr add ${plan.anycastAddress}/32 dev lo`);
+      await ipBatch(commands, h.netns);
+      await setSysctls(h.netns, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+      if (spec.isolation !== false) await installIsolation(h.netns, { infraInterfaces: ['lo', underlayIfname, h.wireguardIfname], platformAddresses });
+    }),
+  );
+  await Promise.all(plan.clients.map((c) => ipBatch(['link set lo up', `addr add ${c.address}/24 dev eth0`, 'link set eth0 up', `route add default via ${net}.${plan.regionIndex.get(c.region)}.1`], c.netns)));
+  return startRelay(core, plan.relayPairs.map(({ hosts: _hosts, ...pair }) => pair));
+}
+
+/** The delay relay runs as a child inside the core namespace; it exits when our end of its stdin closes. */
+async function startRelay(core: string, pairs: RelayPair[]): Promise<ChildProcess> {
+  const main = fileURLToPath(new URL('./delay-relay-main.ts', import.meta.url));
+  const child = spawn('ip', ['netns', 'exec', core, process.execPath, main, JSON.stringify(pairs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), relayStartTimeoutMs);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line === 'ready');
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new PlatformError('relay_start_failed', `the delay relay did not start in ${core}: ${stderr.trim().slice(-500)}`);
+  }
+  // The relay is held by its stdin pipe, not by our event loop.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  return child;
+}
+
+/**
+ * Removes everything a topology with this prefix made, whether or not it is running and
+ * whoever made it: every process inside its namespaces (wireguard-go, the relay, hosts and
+ * their machines), the namespaces (and with them their links, addresses and nft tables),
+ * WireGuard sockets left by killed daemons, and the root link. Safe to call any number of times.
+ */
+export async function destroyTopology(prefix: string): Promise<void> {
+  if (!prefixPattern.test(prefix)) throw new ValidationError(`topology prefix '${prefix}' must be 1–8 lowercase letters or digits, starting with a letter`, { field: 'prefix' });
+  const ours = (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
+  const pids = (await Promise.all(ours.map(netnsPids))).flat();
+  await killAndWait(pids);
+  for (const name of await readdir(uapiSocketDir).catch(() => [] as string[])) {
+    if (new RegExp(`^${prefix}-w\\d+\\.sock$`).test(name)) await unlink(`${uapiSocketDir}/${name}`).catch(() => undefined);
+  }
+  if (ours.length > 0) {
+    const result = await runCommand('ip', ['-force', '-batch', '-'], `${ours.map((n) => `netns delete ${n}`).join('\n')}\n`);
+    const left = (await listNetns()).filter((n) => ours.includes(n));
+    if (left.length > 0) throw new PlatformError('topology_teardown_failed', `could not delete namespaces ${left.join(', ')}: ${result.stderr.trim().slice(0, 500)}`);
+  }
+  await runCommand('ip', ['link', 'delete', `${prefix}-up`]);
+}
