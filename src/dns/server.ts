@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { orgNumberMax } from '../net/index.ts';
 import { DnsDirectory, type DirectoryState } from './directory.ts';
 import { Forwarder, systemUpstreams, type Upstream } from './forwarder.ts';
-import { defaultDnsLimits, type DnsLimits } from './limits.ts';
+import { defaultDnsLimits, tcpMessageBytesMax, type DnsLimits } from './limits.ts';
 import { ownRegionFirst, regionDistanceFromTable, type RegionDistance, type RegionDistanceTable } from './nearest.ts';
 import { Responder, type Outcome } from './responder.ts';
 import { SourceLimits } from './source-limits.ts';
@@ -49,6 +49,8 @@ export interface DnsServer {
 }
 
 const bindAttemptsMax = 8;
+/** Replies a TCP client may leave unread before it is disconnected. */
+const tcpUnreadBytesMax = 4 * tcpMessageBytesMax;
 
 /** Starts answering once the directory holds the state layer's current machines. */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
@@ -188,6 +190,8 @@ function serveTcpConnection(socket: net.Socket, handle: Handler, limits: DnsLimi
           const length = Buffer.alloc(2);
           length.writeUInt16BE(reply.length);
           socket.write(Buffer.concat([length, reply]));
+          // A client that asks and never reads would have us hold its replies without bound.
+          if (socket.writableLength > tcpUnreadBytesMax) socket.destroy();
         }
         if (inFlight < limits.tcpQueriesInFlightMax && !socket.destroyed) socket.resume();
       });
