@@ -38,6 +38,8 @@ export interface FleetHost {
   proxy: string;
   /** Gossip address of the host's state node. */
   state: string;
+  /** host:port of the host's `.internal` resolver (UDP and TCP). */
+  dns: string;
   pid: number;
 }
 
@@ -117,8 +119,8 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
         const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address];
         args.push('--registry', control.announced.registry, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
         if (options.hostCapacity !== undefined) args.push('--cpus', String(options.hostCapacity.cpus), '--memory-mb', String(options.hostCapacity.memoryMb));
-        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started);
-        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy: spawned.announced.proxy, state: spawned.announced.state, pid: spawned.pid }, driver: spawned.announced.driver };
+        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started);
+        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy: spawned.announced.proxy, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };
       }),
     );
     record.hosts = hosts.map((h) => h.host);

@@ -42,8 +42,8 @@ export function fleetCommands(program: Command): void {
       }
       out(`API       ${endpoints.api}\nRegistry  ${endpoints.registry}\nRuntime   ${endpoints.driver}: ${endpoints.isolation}\n`);
       printTable(
-        ['host', 'region', 'address', 'proxy', 'agent', 'state'],
-        endpoints.hosts.map((h) => [h.id, h.region, h.address, h.proxy, h.agent, h.state]),
+        ['host', 'region', 'address', 'proxy', 'dns', 'state'],
+        endpoints.hosts.map((h) => [h.id, h.region, h.address, h.proxy, h.dns, h.state]),
       );
       out(`written to ${ctx.options.dataDir}/endpoints.json; stop with \`aloft fleet down\`\n`);
     });
