@@ -8,6 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import * as acme from 'acme-client';
+import { request } from 'undici';
 import { AloftError, sleep, type Logger } from '../lib/index.ts';
 import type { CertificateStore } from './cert-store.ts';
 
@@ -133,4 +134,27 @@ function acmeType(err: unknown): string {
 function acmeMessage(err: unknown): string {
   const e = err as { message?: string; response?: { data?: { detail?: string } } };
   return e.response?.data?.detail ?? e.message ?? String(err);
+}
+
+/** Waits at most this long for the proxies to answer a new challenge. */
+export const servedWaitMsMax = 15_000;
+
+/**
+ * An `awaitServed` that asks each proxy (base URLs of their plain HTTP ports) for the challenge
+ * with the hostname as Host, as the ACME server will, until every one answers it.
+ */
+export function awaitServedBy(proxyUrls: () => readonly string[]): NonNullable<AcmeIssuerOptions['awaitServed']> {
+  return async (hostname, token, keyAuthorization) => {
+    const deadline = performance.now() + servedWaitMsMax;
+    for (const base of proxyUrls()) {
+      for (;;) {
+        const answer = await request(`${base.replace(/\/$/, '')}/.well-known/acme-challenge/${token}`, { headers: { host: hostname } })
+          .then(async (res) => (res.statusCode === 200 ? res.body.text() : (await res.body.dump(), undefined)))
+          .catch(() => undefined);
+        if (answer === keyAuthorization) break;
+        if (performance.now() > deadline) throw new Error(`the proxy at ${base} did not serve the challenge for ${hostname} within ${servedWaitMsMax} ms`);
+        await sleep(100);
+      }
+    }
+  };
 }
