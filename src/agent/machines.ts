@@ -219,7 +219,9 @@ export class MachineService {
     const config = parseOrThrow(machineConfigSchema, rawConfig, 'config');
     const record = this.#mutable(id, nonce);
     this.#checkResize(record, config);
-    const desired = options.skipLaunch === true ? 'stopped' : record.desired === 'stopped' && record.state === 'created' ? 'stopped' : record.desired;
+    // As on Fly: an update starts the machine unless skip_launch is set. A deploy passes it for
+    // machines that were stopped on purpose (scaled to zero), so a release does not wake them.
+    const desired = options.skipLaunch === true ? 'stopped' : 'started';
     const next = this.#save({ ...record, pendingConfig: config, desired, state: 'replacing', stopRequested: true });
     this.#engine.submit('update', id);
     return next;

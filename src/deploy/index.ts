@@ -2,3 +2,7 @@
 export { appConfigSchema, appNamePattern, deployStrategies, vmSizes, type AppConfig, type DeployStrategy } from './config/schema.ts';
 export { AppConfigError, appConfigFileNames, findAppConfigFile, loadAppConfig, parseAppConfig, type ConfigWarning, type LoadedAppConfig } from './config/load.ts';
 export { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef } from './config/machine-configs.ts';
+export { DeployError, type DeployFailureCause, type RollbackReport } from './rollout/errors.ts';
+export { rollout, type GroupOutcome, type RolloutOptions } from './rollout/rollout.ts';
+export { batchSize } from './rollout/strategies.ts';
+export type { CreateMachineRequest, DeployProgress, DeployTarget } from './rollout/target.ts';

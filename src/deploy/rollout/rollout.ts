@@ -1,0 +1,129 @@
+/**
+ * One release of an app reaching its machines: the release command first (a failing one stops
+ * the deploy before any machine changes), then each process group by the app's strategy;
+ * a group with no machines yet gets its first ones, and machines of groups the config no longer
+ * has are destroyed once every group is healthy.
+ */
+import { durationToMs, machineConfigSchema, parseOrThrow, type Machine, type MachineConfigInput } from '../../lib/index.ts';
+import { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef } from '../config/machine-configs.ts';
+import type { AppConfig, DeployStrategy } from '../config/schema.ts';
+import { DeployError, deployErrorFrom } from './errors.ts';
+import { waitExited } from './health.ts';
+import { createAndWait, strategies, type GroupPlan, type RolloutContext } from './strategies.ts';
+import type { DeployProgress, DeployTarget } from './target.ts';
+
+export const waitTimeoutDefaultMs = 120_000;
+export const releaseCommandTimeoutDefaultMs = 300_000;
+
+export interface RolloutOptions {
+  target: DeployTarget;
+  app: string;
+  config: AppConfig;
+  image: string;
+  release: ReleaseRef;
+  /** Overrides `[deploy] strategy`. */
+  strategy?: DeployStrategy;
+  /** Where a group's first machines go: the config's primary_region, else this. */
+  defaultRegion: string;
+  progress: DeployProgress;
+}
+
+export interface GroupOutcome {
+  group: string;
+  action: 'created' | 'updated' | 'unchanged' | 'removed';
+  machines: string[];
+}
+
+export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> {
+  const { target, app, config } = options;
+  const ctx: RolloutContext = {
+    target,
+    app,
+    waitTimeoutMs: durationToMs(config.deploy.wait_timeout, waitTimeoutDefaultMs),
+    maxUnavailable: config.deploy.max_unavailable,
+    progress: options.progress,
+  };
+  const existing = (await target.listMachines(app)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
+  const byGroup = Map.groupBy(existing, groupOf);
+  const groups = processGroups(config);
+  const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
+
+  if (config.deploy.release_command !== undefined) await runReleaseCommand(ctx, options, plans[0]!.config);
+
+  const strategy = strategies[options.strategy ?? config.deploy.strategy];
+  const outcomes: GroupOutcome[] = [];
+  for (const { group, config: machineConfig, current } of plans) {
+    if (current.length === 0) {
+      const region = config.primary_region ?? options.defaultRegion;
+      const created: Machine[] = [];
+      try {
+        await createAndWait(ctx, { group, config: machineConfig, machines: [] }, region, false, created);
+      } catch (err) {
+        // A group's first machine has no previous release to return to; it is left for inspection.
+        throw deployErrorFrom(err, `starting the first ${group} machine`);
+      }
+      outcomes.push({ group, action: 'created', machines: created.map((m) => m.id) });
+      continue;
+    }
+    const stale = current.filter((m) => !sameConfig(m, machineConfig));
+    if (stale.length > 0) {
+      const plan: GroupPlan = { group, config: machineConfig, machines: stale };
+      await strategy(ctx, plan);
+    }
+    outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: current.map((m) => m.id) });
+  }
+  for (const [group, machines] of byGroup) {
+    if (groups.includes(group)) continue;
+    options.progress({ step: 'remove', group, message: `the config has no '${group}' group any more: destroying its ${machines.length} machine(s)` });
+    for (const machine of machines) await target.destroyMachine(app, machine.id);
+    outcomes.push({ group, action: 'removed', machines: machines.map((m) => m.id) });
+  }
+  return outcomes;
+}
+
+/** Runs the release command once in a temporary machine of the new image; non-zero stops the deploy. */
+async function runReleaseCommand(ctx: RolloutContext, options: RolloutOptions, base: MachineConfigInput): Promise<void> {
+  const command = options.config.deploy.release_command!;
+  options.progress({ step: 'release_command', message: `running release command: ${command}` });
+  const machine = await ctx.target.createMachine(ctx.app, {
+    region: options.config.primary_region ?? options.defaultRegion,
+    config: {
+      ...base,
+      init: { ...base.init, cmd: ['/bin/sh', '-c', command] },
+      env: { ...base.env, RELEASE_COMMAND: '1' },
+      services: [],
+      checks: {},
+      restart: { policy: 'no' },
+      metadata: { ...base.metadata, fly_process_group: 'fly_app_release_command' },
+    },
+  });
+  try {
+    const { exitCode, logTail } = await waitExited(ctx.target, ctx.app, machine.id, durationToMs(options.config.deploy.release_command_timeout, releaseCommandTimeoutDefaultMs));
+    if (exitCode !== 0) {
+      throw new DeployError('release_command_failed', `the release command '${command}' exited with code ${exitCode}; no machine was changed`, {
+        hint: 'fix the command (it ran with RELEASE_COMMAND=1 in a machine of the new image) and deploy again',
+        details: { machine: machine.id, exit_code: exitCode, log_tail: logTail },
+      });
+    }
+  } finally {
+    await ctx.target.destroyMachine(ctx.app, machine.id).catch(() => undefined);
+  }
+}
+
+function groupOf(machine: Machine): string {
+  return machine.config.metadata.fly_process_group ?? defaultProcessGroup;
+}
+
+/** Whether the machine already runs what the release asks for (defaults filled in on both sides). */
+function sameConfig(machine: Machine, wanted: MachineConfigInput): boolean {
+  const { metadata: a, ...runningRest } = machine.config;
+  const { metadata: b, ...wantedRest } = parseOrThrow(machineConfigSchema, wanted, 'config');
+  const withoutRelease = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'fly_release_id' && k !== 'fly_release_version'));
+  return canonical({ ...runningRest, metadata: withoutRelease(a) }) === canonical({ ...wantedRest, metadata: withoutRelease(b) });
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
+  );
+}

@@ -1,0 +1,177 @@
+/**
+ * Rollouts against a real platform (agent, runc, proxy): rolling batches, unchanged machines
+ * left alone, a crashing release rolled back with its exit code and log lines, a failing
+ * release command that changes nothing, canary and immediate, and process groups coming and
+ * going.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { writeExampleRootfs } from '../../src/build/index.ts';
+import { ApiClient } from '../../src/cli/api-client.ts';
+import { DeployError, machineConfigFor, parseAppConfig, rollout, type AppConfig, type DeployTarget } from '../../src/deploy/index.ts';
+import type { Machine } from '../../src/lib/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+
+const app = 'rollout';
+let p: TestPlatform;
+let client: ApiClient;
+let target: DeployTarget;
+let image: string;
+let releaseVersion = 0;
+
+/** Every config of this file waits 20 s for health, so a failure is reported in test time. */
+function config(toml: string): AppConfig {
+  const withTimeout = toml.includes('[deploy]\n') ? toml.replace('[deploy]\n', "[deploy]\nwait_timeout = '20s'\n") : `${toml}[deploy]\nwait_timeout = '20s'\n`;
+  return parseAppConfig(`app = '${app}'\n${withTimeout}`, 'aloft.toml').config;
+}
+
+const served = (greeting: string) => `[env]\nGREETING = '${greeting}'\n[http_service]\ninternal_port = 8080\n`;
+
+async function deploy(appConfig: AppConfig, steps: string[] = []) {
+  releaseVersion++;
+  return rollout({
+    target,
+    app,
+    config: appConfig,
+    image,
+    release: { id: `rel_${releaseVersion}`, version: releaseVersion },
+    defaultRegion: 'dev',
+    progress: (e) => steps.push(`${e.step}${e.machine === undefined ? '' : ` ${e.machine}`}`),
+  });
+}
+
+/** The app's machines, less those destroyed or being destroyed (destroys finish in the background). */
+async function machines(): Promise<Machine[]> {
+  return (await client.listMachines(app)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
+}
+
+before(async () => {
+  p = await startTestPlatform();
+  client = new ApiClient(p.endpoints);
+  target = {
+    listMachines: (a) => client.listMachines(a),
+    getMachine: (a, id) => client.getMachine(a, id),
+    createMachine: (a, body) => client.createMachine(a, { ...body }),
+    updateMachine: (a, id, c, o) => client.call('POST', `/v1/apps/${a}/machines/${id}`, { config: c, skip_launch: o.skipLaunch }),
+    destroyMachine: (a, id) => client.destroyMachine(a, id, true),
+    cordon: (a, id) => client.call('POST', `/v1/apps/${a}/machines/${id}/cordon`, {}),
+    uncordon: (a, id) => client.call('POST', `/v1/apps/${a}/machines/${id}/uncordon`, {}),
+  };
+  const rootfs = await mkdtemp(join(tmpdir(), 'aloft-rootfs-'));
+  try {
+    await writeExampleRootfs(rootfs);
+    // A command, not an entrypoint: process groups replace it, as on Fly.
+    const imported = await runCli(['--data-dir', p.dataDir, 'images', 'import', rootfs, '--tag', 'rollout:v1', '--cmd', '/bin/sh /start.sh', '--port', '8080']);
+    assert.equal(imported.code, 0, imported.stderr);
+  } finally {
+    await rm(rootfs, { recursive: true, force: true });
+  }
+  image = `${new URL(p.endpoints.registry).host}/personal/rollout:v1`;
+  assert.equal((await runCli(['--data-dir', p.dataDir, 'apps', 'create', app])).code, 0);
+});
+
+after(async () => {
+  await runCli(['--data-dir', p.dataDir, 'apps', 'destroy', app, '--yes']).catch(() => undefined);
+  const agent = p.platform.agent;
+  if (agent !== undefined) await eventually('machines destroyed', () => agent.service.list().every((r) => r.state === 'destroyed'), 30_000).catch(() => undefined);
+  await p.stop();
+  await rm(p.dataDir, { recursive: true, force: true });
+});
+
+describe('rollouts on one host', () => {
+  it('a first deploy creates the group\'s machine; more are added beside it', async () => {
+    const outcome = await deploy(config(served('v1')));
+    assert.deepEqual(outcome.map((o) => [o.group, o.action, o.machines.length]), [['app', 'created', 1]]);
+    const extra = machineConfigFor(config(served('v1')), 'app', image, { id: 'rel_1', version: 1 });
+    await Promise.all([client.createMachine(app, { config: extra }), client.createMachine(app, { config: extra })]);
+    await eventually('three started machines', async () => (await machines()).filter((m) => m.state === 'started').length === 3);
+  });
+
+  it('rolling updates one machine at a time, each healthy before the next', async () => {
+    const before = await machines();
+    const steps: string[] = [];
+    const outcome = await deploy(config(`${served('v2')}[deploy]\nmax_unavailable = 1\n`), steps);
+    assert.equal(outcome[0]!.action, 'updated');
+    const updates = steps.filter((s) => s.startsWith('update') || s.startsWith('healthy'));
+    assert.equal(updates.length, 6);
+    for (let i = 0; i < 6; i += 2) {
+      assert.equal(updates[i]!.split(' ')[0], 'update');
+      assert.equal(updates[i + 1], updates[i]!.replace('update', 'healthy'), 'each machine is healthy before the next is touched');
+    }
+    const after = await machines();
+    assert.equal(after.length, 3);
+    for (const m of after) {
+      assert.equal(m.config.env.GREETING, 'v2');
+      assert.notEqual(m.instance_id, before.find((b) => b.id === m.id)!.instance_id, 'a new instance runs');
+    }
+  });
+
+  it('a deploy of the same config leaves every machine alone', async () => {
+    const before = await machines();
+    const outcome = await deploy(config(`${served('v2')}[deploy]\nmax_unavailable = 1\n`));
+    assert.equal(outcome[0]!.action, 'unchanged');
+    assert.deepEqual((await machines()).map((m) => m.instance_id).sort(), before.map((m) => m.instance_id).sort());
+  });
+
+  it('a release that crashes on start is rolled back, naming the exit code and its last log lines', async () => {
+    const before = await machines();
+    const crashing = config(`${served('v3')}[deploy]\nmax_unavailable = 1\n[processes]\napp = "/bin/sh -c 'echo boom: no DATABASE_URL >&2; exit 7'"\n[[restart]]\npolicy = 'no'\n`);
+    await assert.rejects(deploy(crashing), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'app_crashed');
+      assert.equal(err.fault, 'app');
+      assert.match(err.message, /exited with code 7/);
+      assert.match(err.message, /rolled back 1 machine/);
+      assert.ok((err.details.log_tail as string[]).some((l) => l.includes('boom: no DATABASE_URL')), JSON.stringify(err.details));
+      return true;
+    });
+    await eventually('every machine on v2 and started again', async () => {
+      const now = await machines();
+      return now.length === 3 && now.every((m) => m.state === 'started' && m.config.env.GREETING === 'v2');
+    });
+    const untouched = (await machines()).filter((m) => before.find((b) => b.id === m.id)!.instance_id === m.instance_id);
+    assert.equal(untouched.length, 2, 'the rollout stopped at the first machine');
+  });
+
+  it('a failing release command stops the deploy before any machine changes', async () => {
+    const before = await machines();
+    const failing = config(`${served('v3')}[deploy]\nrelease_command = "echo migrating; exit 3"\n`);
+    await assert.rejects(deploy(failing), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'release_command_failed');
+      assert.equal(err.details.exit_code, 3);
+      assert.ok((err.details.log_tail as string[]).some((l) => l.includes('migrating')), JSON.stringify(err.details));
+      return true;
+    });
+    const now = await machines();
+    assert.deepEqual(now.map((m) => m.instance_id).sort(), before.map((m) => m.instance_id).sort());
+    assert.ok(now.every((m) => m.config.metadata.fly_process_group === 'app'), 'the release command machine is gone');
+  });
+
+  it('canary starts one extra machine first, then updates the rest; immediate updates all at once', async () => {
+    const steps: string[] = [];
+    await deploy(config(`${served('v4')}[deploy]\nstrategy = 'canary'\nrelease_command = "echo migrated"\n`), steps);
+    assert.ok(steps.indexOf('canary') < steps.findIndex((s) => s.startsWith('update')), steps.join(', '));
+    let now = await machines();
+    assert.equal(now.length, 3, 'the canary is destroyed once it proved healthy');
+    assert.ok(now.every((m) => m.config.env.GREETING === 'v4'));
+
+    await deploy(config(`${served('v5')}[deploy]\nstrategy = 'immediate'\n`));
+    now = await machines();
+    assert.ok(now.every((m) => m.config.env.GREETING === 'v5'));
+  });
+
+  it('process groups added to the config get machines; a group removed from it loses them', async () => {
+    const outcome = await deploy(config(`[processes]\nweb = "/bin/sh /start.sh"\nworker = "/bin/sleep 3600"\n[http_service]\ninternal_port = 8080\nprocesses = ['web']\n`));
+    assert.deepEqual(outcome.map((o) => [o.group, o.action]), [['web', 'created'], ['worker', 'created'], ['app', 'removed']]);
+    const now = await machines();
+    assert.deepEqual(now.map((m) => m.config.metadata.fly_process_group).sort(), ['web', 'worker']);
+    const worker = now.find((m) => m.config.metadata.fly_process_group === 'worker')!;
+    assert.deepEqual(worker.config.services, [], 'http_service applies to the web group only');
+  });
+});
