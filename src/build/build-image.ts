@@ -91,7 +91,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     const authFile = await writeAuthFile(tmpDir, registryHost, options.registry.token);
     const dockerfile = join(tmpDir, 'Dockerfile');
     await writeFile(dockerfile, qualifyFromLines(source.text, registryHost, org));
-    const args = ['bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--authfile', authFile, '--tls-verify=false', '-f', dockerfile];
+    const args = ['bud', '--layers', '--force-rm', '--isolation', 'chroot', '--network', 'host', '--authfile', authFile, '--tls-verify=false', '-f', dockerfile];
     args.push('--iidfile', join(tmpDir, 'iid'), '-t', reference);
     if (source.generated && !(await pathExists(join(dir, '.dockerignore')))) {
       await writeFile(join(tmpDir, 'ignore'), generatedIgnore);
