@@ -21,18 +21,22 @@ export function regionDistanceFromTable(table: RegionDistanceTable): RegionDista
 /** Without a table: the own region, then every other region alike. */
 export const ownRegionFirst: RegionDistance = (from, to) => (from === to ? 0 : 1);
 
-/** Machines ordered nearest first from `region`; ties by machine id, so answers are stable. */
+/** Machines ordered nearest first from `region`; ties by region then machine id, so answers are stable. */
 export function byNearest(machines: readonly DirectoryMachine[], region: string, distance: RegionDistance): DirectoryMachine[] {
-  const memo = new Map<string, number>();
-  const distanceTo = (to: string): number => {
-    let d = memo.get(to);
-    if (d === undefined) {
-      d = to === region ? 0 : distance(region, to);
-      memo.set(to, Number.isNaN(d) ? Number.POSITIVE_INFINITY : d);
-    }
-    return memo.get(to)!;
-  };
+  const distances = new Map<string, number>();
+  for (const m of machines) {
+    if (distances.has(m.region)) continue;
+    const d = m.region === region ? 0 : distance(region, m.region);
+    distances.set(m.region, Number.isNaN(d) ? Number.POSITIVE_INFINITY : d);
+  }
   // Compared, not subtracted: two unknown (Infinity) distances must tie, not give NaN.
-  const compare = (x: number, y: number): number => (x < y ? -1 : x > y ? 1 : 0);
-  return [...machines].sort((a, b) => compare(distanceTo(a.region), distanceTo(b.region)) || a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
+  return machines
+    .map((m) => ({ m, d: distances.get(m.region)! }))
+    .sort((a, b) => compare(a.d, b.d) || compare(a.m.region, b.m.region) || compare(a.m.id, b.m.id))
+    .map(({ m }) => m);
+}
+
+/** Plain ordering of numbers or strings (code units, not locale collation: names here are ASCII, and it is far cheaper). */
+export function compare<T extends number | string>(x: T, y: T): number {
+  return x < y ? -1 : x > y ? 1 : 0;
 }

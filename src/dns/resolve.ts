@@ -5,7 +5,7 @@
  */
 import type { DirectoryMachine, DnsDirectory } from './directory.ts';
 import type { InternalName } from './names.ts';
-import { byNearest, type RegionDistance } from './nearest.ts';
+import { byNearest, compare, type RegionDistance } from './nearest.ts';
 
 /** The records a name has; null from `resolveInternal` means the name does not exist. */
 export interface NameRecords {
@@ -42,7 +42,7 @@ export function resolveInternal(name: InternalName, ctx: ResolveContext): NameRe
       // Every app that has a name here, like Fly's list of the organization's apps.
       return { ...empty, txt: joinCapped(directory.apps(org), ',') };
     case 'instances': {
-      const started = directory.orgMachines(org).filter((m) => m.started).sort((a, b) => a.app.localeCompare(b.app) || a.id.localeCompare(b.id));
+      const started = directory.orgMachines(org).filter((m) => m.started).sort((a, b) => compare(a.app, b.app) || compare(a.id, b.id));
       return { ...empty, txt: joinCapped(started.map((m) => `instance=${m.id} app=${m.app} ip=${m.ip} region=${m.region}`), ';') };
     }
     default:
@@ -83,7 +83,7 @@ function addresses(machines: DirectoryMachine[]): NameRecords {
 }
 
 function sortById(machines: DirectoryMachine[]): DirectoryMachine[] {
-  return machines.sort((a, b) => a.id.localeCompare(b.id));
+  return machines.sort((a, b) => compare(a.id, b.id));
 }
 
 /** Items joined by `separator`, as many whole items as fit `txtBytesMax`; null when there are none. */

@@ -20,6 +20,8 @@ const flagTc = 1 << 9;
 const flagRd = 1 << 8;
 const flagRa = 1 << 7;
 const headerBytes = 12;
+/** Names whose records are kept between directory changes; beyond it the cache starts over. */
+const recordsCachedMax = 10_000;
 
 /** What happened to one message, for the server's counters. */
 export type Outcome = 'answered' | 'nxdomain' | 'forwarded' | 'servfail' | 'refused' | 'rate-limited' | 'formerr' | 'notimp' | 'dropped';
@@ -50,6 +52,8 @@ export function orgOfSource(address: string, defaultOrg: number | undefined): nu
 
 export class Responder {
   private readonly o: ResponderOptions;
+  private readonly cache = new Map<string, NameRecords | null>();
+  private cacheSerial = -1;
 
   constructor(options: ResponderOptions) {
     this.o = options;
@@ -88,11 +92,30 @@ export class Responder {
   }
 
   private answerInternal(query: Packet, question: Question, org: number, overTcp: boolean): Reply {
-    const records = resolveInternal(parseInternalName(question.name), { directory: this.o.directory, org, region: this.o.region, distance: this.o.distance });
+    const records = this.cachedRecords(question.name, org);
     const answers = records === null ? [] : answersFor(question, records, this.soa());
     const authorities = answers.length === 0 ? [this.soa()] : [];
     const code = records === null ? rcode.nxDomain : rcode.noError;
     return { bytes: this.encode(query, question, { rcode: code, answers, authorities, authoritative: true }, overTcp), outcome: records === null ? 'nxdomain' : 'answered' };
+  }
+
+  /**
+   * Records of a name for an organization, computed once per directory change: a busy name
+   * (every machine of an app asking for its database) costs a map lookup, not a sort.
+   */
+  private cachedRecords(name: string, org: number): NameRecords | null {
+    const directory = this.o.directory;
+    if (this.cacheSerial !== directory.serial || this.cache.size >= recordsCachedMax) {
+      this.cache.clear();
+      this.cacheSerial = directory.serial;
+    }
+    const key = `${org} ${name.toLowerCase()}`;
+    let records = this.cache.get(key);
+    if (records === undefined) {
+      records = resolveInternal(parseInternalName(name), { directory, org, region: this.o.region, distance: this.o.distance });
+      this.cache.set(key, records);
+    }
+    return records;
   }
 
   private async forward(message: Buffer, query: Packet, question: Question, source: string, overTcp: boolean): Promise<Reply> {
