@@ -127,7 +127,12 @@ function bindUdp(address: Upstream, handle: Handler): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: net.isIPv6(address.host) ? 'udp6' : 'udp4' });
   socket.on('message', (message, rinfo) => {
     void handle(message, rinfo.address, false).then((reply) => {
-      if (reply !== null) socket.send(reply, rinfo.port, rinfo.address, () => undefined);
+      if (reply === null) return;
+      try {
+        socket.send(reply, rinfo.port, rinfo.address, () => undefined);
+      } catch {
+        // The socket closed while this reply was being made (shutdown): nobody to answer.
+      }
     });
   });
   return new Promise((resolve, reject) => {
@@ -177,13 +182,13 @@ function serveTcpConnection(socket: net.Socket, handle: Handler, limits: DnsLimi
   socket.setTimeout(limits.tcpIdleTimeoutMs, () => socket.destroy());
   let buffered: Buffer = Buffer.alloc(0);
   let inFlight = 0;
-  socket.on('data', (chunk: Buffer) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+  const complete = (): boolean => buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0);
+  // Starts queries while fewer than the bound are unanswered; reading pauses until replies catch up.
+  const drain = (): void => {
+    while (inFlight < limits.tcpQueriesInFlightMax && complete()) {
       const message = Buffer.from(buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
       buffered = buffered.subarray(2 + message.length);
       inFlight += 1;
-      if (inFlight >= limits.tcpQueriesInFlightMax) socket.pause();
       void handle(message, source, true).then((reply) => {
         inFlight -= 1;
         if (reply !== null && !socket.destroyed) {
@@ -193,9 +198,16 @@ function serveTcpConnection(socket: net.Socket, handle: Handler, limits: DnsLimi
           // A client that asks and never reads would have us hold its replies without bound.
           if (socket.writableLength > tcpUnreadBytesMax) socket.destroy();
         }
-        if (inFlight < limits.tcpQueriesInFlightMax && !socket.destroyed) socket.resume();
+        drain();
       });
     }
+    if (socket.destroyed) return;
+    if (inFlight >= limits.tcpQueriesInFlightMax) socket.pause();
+    else socket.resume();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    drain();
   });
 }
 

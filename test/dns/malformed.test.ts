@@ -121,7 +121,7 @@ test('truncated packets, huge counts, compression loops, bad question counts: FO
   assert.equal(rcodeOf(longLabel!), 3);
 });
 
-test('TCP: garbage, empty and half-sent messages do not disturb other connections', async () => {
+test('TCP: garbage, empty and half-sent messages do not disturb other connections', { timeout: 20_000 }, async () => {
   const server = await start({ limits: { tcpIdleTimeoutMs: 500 } });
   const connect = (): Promise<net.Socket> => new Promise((resolve) => { const s = net.connect(server.port, server.host, () => resolve(s)); s.on('error', () => undefined); });
   const garbage = await connect();
@@ -190,4 +190,35 @@ test('bad options are refused with a clear error', async () => {
   await assert.rejects(start({ defaultOrg: 0 }), /defaultOrg must be an organization number/);
   await assert.rejects(start({ listen: [{ host: 'localhost', port: 0 }] }), /must be an IP address/);
   await assert.rejects(start({ listen: [{ host: '192.0.2.53', port: 0 }] }), (err: Error & { code?: string; hint?: string }) => err.code === 'dns_listen_failed' && /not an address of this host/.test(err.hint ?? ''));
+});
+
+test('TCP: pipelined queries all get answers through a small in-flight bound; connections per source are capped', { timeout: 20_000 }, async () => {
+  const server = await start({ limits: { tcpQueriesInFlightMax: 4, sourceTcpConnectionsMax: 2 } });
+  const connect = (): Promise<net.Socket> => new Promise((resolve) => { const s = net.connect(server.port, server.host, () => resolve(s)); s.on('error', () => undefined); });
+  const first = await connect();
+  const framed = Buffer.concat(Array.from({ length: 50 }, (_, i) => {
+    const q = query(i % 2 === 0 ? 'web.internal' : 'nope.internal', 1000 + i);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(q.length);
+    return Buffer.concat([length, q]);
+  }));
+  const ids = new Promise<number[]>((resolve) => {
+    let got = Buffer.alloc(0);
+    const seen: number[] = [];
+    first.on('data', (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      while (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+        seen.push(got.readUInt16BE(2));
+        got = got.subarray(2 + got.readUInt16BE(0));
+      }
+      if (seen.length === 50) resolve(seen);
+    });
+  });
+  first.write(framed);
+  assert.deepEqual((await ids).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => 1000 + i));
+  const second = await connect();
+  const third = await connect();
+  await new Promise((resolve) => third.on('close', resolve));
+  assert.ok(!second.destroyed, 'the second connection stays open');
+  for (const s of [first, second, third]) s.destroy();
 });
