@@ -45,6 +45,7 @@ export {
   destroyTopology,
   planTopology,
   hostWireguardOptions,
+  hostCommand,
   topologyPrerequisites,
   underlayIfname,
   wireguardListenPort,

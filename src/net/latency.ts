@@ -12,26 +12,16 @@ export interface LatencyMatrix {
 
 export const defaultLatencyMatrix: LatencyMatrix = {
   sameRegionRttMs: 1,
+  // Every pair of these nine regions, so any fleet of them works without a matrix of its own.
   rttMs: {
-    'ams:iad': 80,
-    'ams:syd': 280,
-    'iad:syd': 200,
-    'ams:lhr': 8,
-    'ams:fra': 8,
-    'fra:lhr': 14,
-    'iad:lhr': 76,
-    'fra:iad': 88,
-    'iad:ord': 20,
-    'ord:sjc': 50,
-    'iad:sjc': 64,
-    'sjc:syd': 150,
-    'nrt:sjc': 110,
-    'nrt:syd': 110,
+    'ams:fra': 8, 'ams:lhr': 8, 'ams:iad': 80, 'ams:ord': 100, 'ams:sjc': 145, 'ams:nrt': 230, 'ams:sin': 160, 'ams:syd': 280,
+    'fra:lhr': 14, 'fra:iad': 88, 'fra:ord': 105, 'fra:sjc': 150, 'fra:nrt': 225, 'fra:sin': 155, 'fra:syd': 285,
+    'iad:lhr': 76, 'lhr:ord': 95, 'lhr:sjc': 140, 'lhr:nrt': 220, 'lhr:sin': 165, 'lhr:syd': 275,
+    'iad:ord': 20, 'iad:sjc': 64, 'iad:nrt': 150, 'iad:sin': 220, 'iad:syd': 200,
+    'ord:sjc': 50, 'nrt:ord': 130, 'ord:sin': 210, 'ord:syd': 190,
+    'nrt:sjc': 110, 'sin:sjc': 170, 'sjc:syd': 150,
+    'nrt:sin': 70, 'nrt:syd': 110,
     'sin:syd': 95,
-    'nrt:sin': 70,
-    'ams:sin': 160,
-    'iad:nrt': 150,
-    'ams:nrt': 230,
   },
 };
 

@@ -94,7 +94,7 @@ export class MachineNetworks {
     const addrs = machineAddresses(options.org, options.hostNum, slot);
     const started = performance.now();
     await this.ensureNetns(netnsName);
-    if (!(await exists(`/sys/class/net/${hostVeth}`))) {
+    if (!(await linkExists(hostVeth))) {
       await mustIp(['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', guestIfname, 'netns', netnsName]);
     }
     // Before the link is up, so the machine is never reachable outside its organization.
@@ -126,9 +126,9 @@ export class MachineNetworks {
     const hostVeth = this.hostVethName(machineId);
     if (await exists(join(netnsDir, netnsName))) await mustIp(['netns', 'delete', netnsName]);
     // A process still inside the namespace keeps it (and the pair) alive; deleting our end removes both.
-    if (await exists(`/sys/class/net/${hostVeth}`)) {
+    if (await linkExists(hostVeth)) {
       const result = await ip(['link', 'delete', hostVeth]);
-      if (result.exitCode !== 0 && (await exists(`/sys/class/net/${hostVeth}`))) await mustIp(['link', 'delete', hostVeth]);
+      if (result.exitCode !== 0 && (await linkExists(hostVeth))) await mustIp(['link', 'delete', hostVeth]);
     }
     await forgetMachineLink(hostVeth);
     await this.slots.release(machineId);
@@ -205,6 +205,16 @@ export function hasRootNetworking(): Promise<boolean> {
 
 function checkMachineId(machineId: string): void {
   if (!machineIdPattern.test(machineId)) throw new ValidationError(`machine id '${machineId.slice(0, 80)}' cannot name a network namespace`, { field: 'machineId' });
+}
+
+/**
+ * Whether a link exists in this process's network namespace. /proc/self/net follows the
+ * namespace the process is in, while /sys shows the one it was mounted from, which differs
+ * for a process moved with `nsenter --net` (how a fleet runs a host's agent).
+ */
+async function linkExists(name: string): Promise<boolean> {
+  const dev = await readFile('/proc/self/net/dev', 'utf8');
+  return dev.split('\n').some((line) => line.slice(0, line.indexOf(':')).trim() === name);
 }
 
 async function exists(path: string): Promise<boolean> {

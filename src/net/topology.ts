@@ -35,7 +35,7 @@ import type { RelayPair } from './delay-relay.ts';
 import { ipBatch, mustIp } from './ip.ts';
 import { installIsolation } from './isolation.ts';
 import { defaultLatencyMatrix, nearestRegion, regionRttMs, type LatencyMatrix } from './latency.ts';
-import { killAndWait, listNetns, netnsPids, setSysctls } from './netns.ts';
+import { killAndWait, listNetns, netnsDir, netnsPids, setSysctls } from './netns.ts';
 import { uapiSocketDir } from './uapi.ts';
 import type { WireguardOptions } from './wireguard.ts';
 
@@ -220,6 +220,16 @@ export function planTopology(spec: TopologySpec): Plan {
     }
   }
   return { hosts, clients, regionIndex, relayPairs, anycastAddress: `${net}.0.100`, underlayCidr: `${net}.0.0/16` };
+}
+
+/**
+ * The command line that runs `argv` as part of a host: in the host's network namespace, via
+ * `nsenter --net` rather than `ip netns exec`, which would also give it a private mount
+ * namespace where the machine namespaces it makes (`ip netns add`) stay invisible to everyone
+ * else, teardown included.
+ */
+export function hostCommand(host: TopologyHost, argv: readonly string[]): string[] {
+  return ['nsenter', `--net=${netnsDir}/${host.netns}`, '--', ...argv];
 }
 
 /** The options to start a topology host's WireGuard with (`WireguardDevice.start`). */

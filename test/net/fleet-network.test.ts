@@ -1,0 +1,260 @@
+/**
+ * The simulated multi-region network with real packets (root only): wireguard-go tunnels
+ * between host namespaces through the delay relay, peers fed by the state layer, org isolation
+ * by nftables, anycast to the nearest edge, and a teardown that leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { randomHex } from '../../src/lib/ids.ts';
+import { silentLogger } from '../../src/lib/log.ts';
+import {
+  createTopology,
+  destroyTopology,
+  generateWireguardKeyPair,
+  hostCommand,
+  hostWireguardOptions,
+  meshFromState,
+  topologyPrerequisites,
+  uapiGet,
+  WireguardDevice,
+  type Mesh,
+  type MachineNetwork,
+  type Topology,
+} from '../../src/net/index.ts';
+import { openState, type StateHandle } from '../../src/state/index.ts';
+import { eventually } from '../helpers/eventually.ts';
+
+const run = promisify(execFile);
+const missing = await topologyPrerequisites();
+const skip = missing.length === 0 ? false : `needs ${missing.join(', ')}`;
+const prefix = `n${randomHex(3)}`;
+const orgA = 0x2a;
+const orgB = 0x2b;
+const attachScript = fileURLToPath(new URL('./attach-in-namespace.ts', import.meta.url));
+
+let dir: string;
+let topo: Topology;
+const states: StateHandle[] = [];
+const meshes: Mesh[] = [];
+const devices: WireguardDevice[] = [];
+const servers: ChildProcess[] = [];
+/** Machines by name: `A@a1` is org A's machine on host a1. */
+const machines = new Map<string, MachineNetwork>();
+
+before(async () => {
+  if (skip !== false) return;
+  dir = await mkdtemp(join(tmpdir(), 'aloft-fleet-net-'));
+  topo = await createTopology({
+    prefix,
+    hosts: [
+      { name: 'a1', region: 'ams' },
+      { name: 'a2', region: 'ams', edge: false },
+      { name: 'i1', region: 'iad' },
+      { name: 's1', region: 'syd' },
+    ],
+    clients: [
+      { name: 'ca', region: 'ams' },
+      { name: 'cs', region: 'syd' },
+      { name: 'cl', region: 'lhr' },
+    ],
+  });
+  const clusterKey = randomBytes(32);
+  for (const host of topo.hosts) {
+    const state = await openState({ dataDir: join(dir, 'state', host.name), clusterKey, seeds: states.map((s) => s.address), log: silentLogger() });
+    states.push(state);
+    const keys = generateWireguardKeyPair();
+    devices.push(await WireguardDevice.start(hostWireguardOptions(host, keys.privateKey)));
+    meshes.push(
+      await meshFromState(state, {
+        hostId: host.name,
+        ifname: host.wireguardIfname,
+        publicKey: keys.publicKey,
+        endpoint: host.wireguardEndpoint,
+        sixpnAddress: host.sixpnAddress,
+        peerEndpoint: (peer) => topo.peerEndpoint(host.name, peer.id),
+      }),
+    );
+  }
+  await attach('a1', [['A', orgA], ['B', orgB]]);
+  await attach('a2', [['A', orgA]]);
+  await attach('i1', [['A', orgA], ['B', orgB]]);
+  await attach('s1', [['A', orgA]]);
+});
+
+after(async () => {
+  if (skip !== false) return;
+  for (const m of meshes) m.close();
+  for (const s of states) await s.close();
+  await destroyTopology(prefix);
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Attaches machines from inside the host's namespace, as its agent would, and writes their rows to its state node. */
+async function attach(hostName: string, list: [string, number][]): Promise<void> {
+  const host = topo.host(hostName);
+  const ids = list.map(([org]) => `${org.toLowerCase()}${hostName}${randomHex(2)}`);
+  const argv = hostCommand(host, [process.execPath, attachScript, join(dir, hostName), host.machinePrefix, String(host.hostNum), ...ids.map((id, i) => `${id}:${list[i]![1]}`)]);
+  const { stdout } = await run(argv[0]!, argv.slice(1));
+  const nets = JSON.parse(stdout) as MachineNetwork[];
+  const state = states[topo.hosts.indexOf(host)]!;
+  state.transaction(
+    nets.map((n, i) => ({
+      sql: 'INSERT INTO machines (id, app, org, host_id, region, state, private_ip) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      params: [ids[i], `app${list[i]![0]}`, list[i]![0], hostName, host.region, 'started', n.ipv6],
+    })),
+  );
+  list.forEach(([org], i) => machines.set(`${org}@${hostName}`, nets[i]!));
+}
+
+function machine(name: string): MachineNetwork {
+  const m = machines.get(name);
+  assert.ok(m, `no machine ${name}`);
+  return m;
+}
+
+/** Per-reply RTTs (ms) of `count` pings from inside `netns`; rejects if none came back. */
+async function ping(netns: string, address: string, count = 1, waitSec = 2): Promise<number[]> {
+  const { stdout } = await run('ip', ['netns', 'exec', netns, 'busybox', 'ping', '-c', String(count), '-i', '0.3', '-W', String(waitSec), address]);
+  return [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+
+/** True when no reply comes within a second (well above the largest RTT in the matrix). */
+async function pingFails(netns: string, address: string): Promise<boolean> {
+  return ping(netns, address, 1, 1).then(
+    () => false,
+    () => true,
+  );
+}
+
+/** A TCP server inside `netns` answering `reply` to every connection. */
+function serve(netns: string, port: number, reply: string): void {
+  servers.push(spawn('ip', ['netns', 'exec', netns, 'busybox', 'nc', '-ll', '-p', String(port), '-e', 'busybox', 'echo', reply], { stdio: 'ignore' }));
+}
+
+/** What a TCP connection from `netns` to address:port reads, or the error. */
+async function connect(netns: string, address: string, port: number): Promise<string> {
+  return run('ip', ['netns', 'exec', netns, 'busybox', 'nc', '-w', '3', address, String(port)]).then(
+    (r) => r.stdout.trim(),
+    (err: { stderr?: string }) => `error: ${err.stderr?.trim() ?? 'failed'}`,
+  );
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+test('keys and endpoints spread through the state layer: every host gets every other as a peer with its orgs prefixes', { skip, timeout: 30_000 }, async () => {
+  await eventually(
+    'every mesh to have its three peers with their machines prefixes',
+    () => meshes.every((m) => m.peers().length === 3 && m.peers().reduce((n, p) => n + p.allowedIps.length, 0) >= 7),
+    15_000,
+  );
+  const a1 = topo.host('a1');
+  const peerOfA1 = meshes[1]!.peers().find((p) => p.hostId === 'a1')!;
+  assert.deepEqual(peerOfA1.allowedIps, ['fdaa:0:0:1::/64', 'fdaa:0:2a:1::/64', 'fdaa:0:2b:1::/64']);
+  assert.equal(peerOfA1.endpoint, a1.wireguardEndpoint, 'same region: direct');
+  const fromS1 = meshes[3]!.peers().find((p) => p.hostId === 'a1')!;
+  assert.equal(fromS1.endpoint, topo.peerEndpoint('s1', 'a1'));
+  assert.notEqual(fromS1.endpoint, a1.wireguardEndpoint, 'across regions: through the relay');
+  const status = await uapiGet(topo.host('s1').wireguardIfname);
+  assert.deepEqual(status.peers.find((p) => p.publicKey === fromS1.publicKey)?.allowedIps.sort(), fromS1.allowedIps);
+});
+
+test('6PN crosses hosts and regions over wireguard-go, and the RTT across regions is the matrix', { skip, timeout: 60_000 }, async (t) => {
+  const fromA1 = machine('A@a1');
+  // The first packets also wait for the handshake (and for gossip, on a slow machine).
+  for (const target of ['A@a2', 'A@i1', 'A@s1']) await eventually(`A@a1 to reach ${target}`, () => ping(fromA1.netnsName, machine(target).ipv6).then((r) => r.length === 1), 15_000, 200);
+  await eventually('host a1 to reach host s1 over 6PN', () => ping(topo.host('a1').netns, topo.host('s1').sixpnAddress).then((r) => r.length === 1), 15_000, 200);
+
+  const expected = [
+    ['A@a2', topo.latency.sameRegionRttMs],
+    ['A@i1', 80],
+    ['A@s1', 280],
+  ] as const;
+  for (const [target, rttMs] of expected) {
+    const times = await ping(fromA1.netnsName, machine(target).ipv6, 7);
+    const measured = median(times);
+    t.diagnostic(`A@a1 → ${target}: median RTT ${measured} ms (matrix ${rttMs} ms)`);
+    if (rttMs < 10) assert.ok(measured < 20, `same region RTT ${measured} ms (${times.join(', ')})`);
+    else assert.ok(Math.abs(measured - rttMs) <= rttMs * 0.25, `A@a1 → ${target}: median RTT ${measured} ms, matrix ${rttMs} ms ±25% (${times.join(', ')})`);
+  }
+  // Between the other pair of regions too, from the other side.
+  const times = await ping(machine('A@i1').netnsName, machine('A@s1').ipv6, 7);
+  t.diagnostic(`A@i1 → A@s1: median RTT ${median(times)} ms (matrix 200 ms)`);
+  assert.ok(Math.abs(median(times) - 200) <= 50, `iad → syd median RTT ${median(times)} ms, matrix 200 ms (${times.join(', ')})`);
+});
+
+test('isolation: org A and org B cannot reach each other either way (ping and TCP), org A reaches itself on every host and the DNS address', { skip, timeout: 60_000 }, async () => {
+  for (const name of ['A@i1', 'B@i1', 'A@a1', 'B@a1', 'A@s1']) serve(machine(name).netnsName, 7000, name);
+  await eventually('the servers to listen', async () => (await connect(machine('A@a1').netnsName, machine('A@i1').ipv6, 7000)) === 'A@i1', 10_000, 200);
+  const A = machine('A@a1');
+  const B = machine('B@i1');
+  // Same org, across hosts and regions.
+  assert.equal(await connect(A.netnsName, machine('A@s1').ipv6, 7000), 'A@s1');
+  assert.equal(await connect(machine('A@s1').netnsName, machine('A@a1').ipv6, 7000), 'A@a1');
+  // The other org, across hosts, both ways.
+  assert.ok(await pingFails(A.netnsName, B.ipv6), 'A@a1 must not ping B@i1');
+  assert.ok(await pingFails(B.netnsName, A.ipv6), 'B@i1 must not ping A@a1');
+  assert.match(await connect(A.netnsName, B.ipv6, 7000), /^error/);
+  assert.match(await connect(B.netnsName, A.ipv6, 7000), /^error/);
+  // The other org on the same host, by 6PN and by its host-local IPv4, both ways.
+  const Bsame = machine('B@a1');
+  assert.ok(await pingFails(A.netnsName, Bsame.ipv6));
+  assert.ok(await pingFails(Bsame.netnsName, A.ipv6));
+  assert.match(await connect(A.netnsName, Bsame.ipv4, 7000), /^error/);
+  assert.match(await connect(Bsame.netnsName, A.ipv4, 7000), /^error/);
+  assert.match(await connect(A.netnsName, Bsame.ipv6, 7000), /^error/);
+  // B's link addresses on the host and other hosts' own addresses are not A's either.
+  assert.ok(await pingFails(A.netnsName, Bsame.hostIpv6));
+  assert.ok(await pingFails(A.netnsName, topo.host('i1').sixpnAddress));
+  // What the platform serves every machine: DNS at fdaa::3 on its own host, and its gateway.
+  assert.equal((await ping(A.netnsName, 'fdaa::3')).length, 1);
+  assert.equal((await ping(A.netnsName, A.hostIpv4)).length, 1);
+  // Org B still reaches org B across hosts.
+  assert.equal((await ping(Bsame.netnsName, B.ipv6)).length, 1);
+});
+
+test('anycast: every edge answers on one address and each client reaches its nearest edge', { skip, timeout: 30_000 }, async () => {
+  for (const host of topo.hosts.filter((h) => h.edge)) serve(host.netns, 9000, host.name);
+  const reached = async (client: string): Promise<string> => connect(topo.clients.find((c) => c.name === client)!.netns, topo.anycastAddress, 9000);
+  await eventually('the edge servers to listen', async () => (await reached('ca')) === 'a1', 10_000, 200);
+  assert.equal(await reached('cs'), 's1');
+  assert.equal(await reached('cl'), 'a1', 'lhr has no edge; ams is nearest');
+  assert.deepEqual(
+    topo.clients.map((c) => [c.name, c.edgeHost]),
+    [['ca', 'a1'], ['cs', 's1'], ['cl', 'a1']],
+  );
+});
+
+test('teardown after a crash (nothing stopped, only the prefix known) leaves no namespace, link, process, socket or nft table', { skip, timeout: 30_000 }, async () => {
+  const pids = [...devices.map((d) => d.pid!), ...servers.map((s) => s.pid!)];
+  for (const m of meshes) m.close();
+  await destroyTopology(prefix);
+  const { stdout: netns } = await run('ip', ['netns', 'list']);
+  assert.doesNotMatch(netns, new RegExp(`^${prefix}-`, 'm'));
+  const { stdout: links } = await run('ip', ['-o', 'link']);
+  assert.doesNotMatch(links, new RegExp(prefix));
+  assert.deepEqual((await readdir('/var/run/wireguard').catch(() => [])).filter((n) => n.startsWith(prefix)), []);
+  const { stdout: tables } = await run('nft', ['list', 'tables']);
+  assert.doesNotMatch(tables, /aloft_6pn/);
+  const alive = pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(alive, [], 'every wireguard-go and server process is gone');
+  const { stdout: ps } = await run('ps', ['-eo', 'args']);
+  assert.doesNotMatch(ps, new RegExp(`wireguard-go -f ${prefix}-`));
+  assert.doesNotMatch(ps, /delay-relay-main/);
+});
