@@ -43,7 +43,7 @@ before(async () => {
   upstream = await startFakeUpstream();
   dns = await startDnsServer({
     state: dnsHost,
-    listen: [{ host: '127.0.0.1', port: 0 }],
+    listen: [{ host: '127.0.0.1', port: 0 }, { host: '::1', port: 0 }],
     region: 'ams',
     regionDistance: { ams: { iad: 40, syd: 140 }, iad: { syd: 110 } },
     defaultOrg: org,
@@ -134,6 +134,19 @@ test('many machines: UDP answers are truncated (TC) and dig gets them all over T
   assert.ok(truncated.flags.includes('tc'), `flags ${truncated.flags.join(' ')}`);
   assert.ok(truncated.answers.length > 0 && truncated.answers.length < 60);
   assert.equal(data(await dig(server, 'big.internal', 'AAAA')).length, 60, 'dig retries over TCP by itself');
+  // Longer than one 255-byte character-string: split into several, which clients join.
+  const vms = data(await dig(server, 'vms.big.internal', 'TXT', ['+tcp']));
+  assert.equal(vms.length, 1);
+  assert.ok(vms[0]!.includes('" "'), 'several character-strings');
+  const joined = vms[0]!.replaceAll('" "', '').replaceAll('"', '');
+  assert.deepEqual(joined.split(','), Array.from({ length: 60 }, (_, i) => `big${i + 1} ams`).sort());
+});
+
+test('the same answers on an IPv6 listen address', async () => {
+  const v6 = dns.addresses[1]!;
+  assert.equal(v6.host, '::1');
+  assert.deepEqual(data(await dig(v6, 'web.internal', 'AAAA')), data(await dig(server, 'web.internal', 'AAAA')));
+  assert.deepEqual(data(await dig(v6, 'regions.web.internal', 'TXT', ['+tcp'])), data(await dig(server, 'regions.web.internal', 'TXT')));
 });
 
 test('names outside .internal go to the upstream resolver', async () => {
