@@ -7,3 +7,4 @@ export * from './machine.ts';
 export * from './machine-problems.ts';
 export * from './http-server.ts';
 export * from './http-client.ts';
+export * from './image-ref.ts';
