@@ -1,8 +1,9 @@
 /**
- * The proxy's view of where each app can be served: started machines that expose an HTTP
- * service. Fed by machine rows (from the state layer or, on one host, from the local agent).
+ * The proxy's view of where each app can be served: every machine of every app with the
+ * services it declares, whether it is started, and how loaded each of its services is through
+ * this proxy. Fed by machine rows (from the state layer or, on one host, from the local agent).
  */
-import type { ServiceConfig } from '../lib/index.ts';
+import type { CheckStatus, ServiceConfig } from '../lib/index.ts';
 
 /** One machine as the proxy needs to know it. */
 export interface MachineRoute {
@@ -14,82 +15,234 @@ export interface MachineRoute {
   /** Address the proxy connects to (the machine's host-local IPv4, or 127.0.0.1 without isolation). */
   address: string;
   services: ServiceConfig[];
+  /** Health check results its agent publishes (src/agent/checks/); absent or empty: none. */
+  checks?: Pick<CheckStatus, 'name' | 'status'>[];
 }
 
-export interface Endpoint {
+export type PortConfig = ServiceConfig['ports'][number];
+
+/** Load of one service of one machine through this proxy. */
+export interface ServiceLoad {
+  /**
+   * Requests in flight plus open connections (TCP, WebSocket). For HTTP both concurrency types
+   * count the same thing: the proxy speaks HTTP/1.1 to machines, one request per connection at a
+   * time, so a request in flight is a connection in use; idle pooled connections do not count.
+   */
+  inFlight: number;
+  /** Monotonic ms when the load last dropped to zero or rose from it (idleness for autostop). */
+  lastActiveMs: number;
+}
+
+/** A machine's service reachable on one public port: what a request is sent to. */
+export interface Target {
   machineId: string;
   app: string;
   region: string;
+  hostId: string;
   address: string;
+  /** The machine's port: the service's internal_port, or the public port itself for a port range. */
   port: number;
-  /** Requests in flight to this endpoint through this proxy; used to spread load. */
-  inFlight: number;
+  service: ServiceConfig;
+  portConfig: PortConfig;
+  load: ServiceLoad;
+  softLimit: number;
+  hardLimit: number;
 }
 
-/** Public port whose services the proxy's HTTP listener serves. */
-export const httpPublicPort = 80;
+/** Fly's defaults when a service declares no concurrency. */
+export const defaultSoftLimit = 20;
+export const defaultHardLimit = 25;
+
+interface Entry {
+  row: MachineRoute;
+  /** Per service index; replaced rows keep their counters so requests in flight release the same object. */
+  loads: ServiceLoad[];
+}
 
 export class RouteTable {
-  readonly #byApp = new Map<string, Map<string, Endpoint>>();
+  readonly #byApp = new Map<string, Map<string, Entry>>();
   readonly #appOf = new Map<string, string>();
+  readonly #listeners = new Set<(row: MachineRoute | undefined, id: string) => void>();
+  readonly #releaseWaiters = new Set<() => void>();
+  readonly #now: () => number;
 
-  /** Adds, changes or removes the machine's endpoint according to its row. */
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** Adds or changes the machine according to its row (any state: stopped ones are kept for autostart). */
   upsert(row: MachineRoute): void {
-    const port = row.state === 'started' ? httpServicePort(row.services) : undefined;
-    if (port === undefined) {
-      this.remove(row.id);
-      return;
-    }
     const previousApp = this.#appOf.get(row.id);
     if (previousApp !== undefined && previousApp !== row.app) this.remove(row.id);
-    let endpoints = this.#byApp.get(row.app);
-    if (endpoints === undefined) {
-      endpoints = new Map();
-      this.#byApp.set(row.app, endpoints);
+    let machines = this.#byApp.get(row.app);
+    if (machines === undefined) {
+      machines = new Map();
+      this.#byApp.set(row.app, machines);
     }
-    const existing = endpoints.get(row.id);
-    if (existing !== undefined) {
-      // Updated in place: requests in flight hold this object and decrement its count.
-      existing.region = row.region;
-      existing.address = row.address;
-      existing.port = port;
-    } else {
-      endpoints.set(row.id, { machineId: row.id, app: row.app, region: row.region, address: row.address, port, inFlight: 0 });
-    }
+    const existing = machines.get(row.id);
+    const loads = row.services.map((_, i) => existing?.loads[i] ?? { inFlight: 0, lastActiveMs: this.#now() });
+    machines.set(row.id, { row, loads });
     this.#appOf.set(row.id, row.app);
+    for (const l of this.#listeners) l(row, row.id);
   }
 
   remove(machineId: string): void {
     const app = this.#appOf.get(machineId);
     if (app === undefined) return;
     this.#appOf.delete(machineId);
-    const endpoints = this.#byApp.get(app);
-    endpoints?.delete(machineId);
-    if (endpoints?.size === 0) this.#byApp.delete(app);
+    const machines = this.#byApp.get(app);
+    machines?.delete(machineId);
+    if (machines?.size === 0) this.#byApp.delete(app);
+    for (const l of this.#listeners) l(undefined, machineId);
   }
 
-  endpoints(app: string): Endpoint[] {
-    return [...(this.#byApp.get(app)?.values() ?? [])];
+  /** Called after every upsert or removal; returns the unsubscribe function. */
+  onChange(listener: (row: MachineRoute | undefined, id: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get(machineId: string): MachineRoute | undefined {
+    const app = this.#appOf.get(machineId);
+    return app === undefined ? undefined : this.#byApp.get(app)?.get(machineId)?.row;
+  }
+
+  machines(app: string): MachineRoute[] {
+    return [...(this.#byApp.get(app)?.values() ?? [])].map((e) => e.row);
+  }
+
+  apps(): string[] {
+    return [...this.#byApp.keys()];
+  }
+
+  /** Every public port some machine declares, with the handlers declared on it. */
+  publicPorts(): Map<number, { handlers: Set<string>; apps: Set<string> }> {
+    const out = new Map<number, { handlers: Set<string>; apps: Set<string> }>();
+    for (const [app, machines] of this.#byApp) {
+      for (const { row } of machines.values()) {
+        for (const s of row.services) {
+          if (s.protocol !== 'tcp') continue;
+          for (const p of s.ports) {
+            for (const port of portsOf(p)) {
+              let slot = out.get(port);
+              if (slot === undefined) out.set(port, (slot = { handlers: new Set(), apps: new Set() }));
+              for (const h of p.handlers) slot.handlers.add(h);
+              slot.apps.add(app);
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The app's services on `publicPort` of every machine in any state (what the port means for the app). */
+  targets(app: string, publicPort: number): Target[] {
+    const out: Target[] = [];
+    for (const entry of this.#byApp.get(app)?.values() ?? []) {
+      const t = targetOf(entry, publicPort);
+      if (t !== undefined) out.push(t);
+    }
+    return out;
+  }
+
+  /** Machines that may take new work now: started and routable. */
+  routable(app: string, publicPort: number): Target[] {
+    return this.targets(app, publicPort).filter((t) => isRoutable(this.get(t.machineId)!));
   }
 
   /**
-   * The least-loaded endpoint of `app` not in `exclude`, ties broken at random so that equal
-   * machines share the load.
+   * Where new work goes among `targets`: machines under their soft limit first, then those under
+   * their hard limit; the least loaded of that group, ties broken at random so equal machines
+   * share the load. Undefined when every one is at its hard limit (or there are none).
    */
-  pick(app: string, exclude: ReadonlySet<string>, random: () => number): Endpoint | undefined {
-    let best: Endpoint[] = [];
-    for (const e of this.#byApp.get(app)?.values() ?? []) {
-      if (exclude.has(e.machineId)) continue;
-      if (best.length === 0 || e.inFlight < best[0]!.inFlight) best = [e];
-      else if (e.inFlight === best[0]!.inFlight) best.push(e);
+  static pick(targets: readonly Target[], random: () => number): Target | undefined {
+    let best: Target[] = [];
+    let bestRank = Infinity;
+    for (const t of targets) {
+      if (t.load.inFlight >= t.hardLimit) continue;
+      // Rank: under soft limit beats over it; then fewer in flight.
+      const rank = (t.load.inFlight >= t.softLimit ? 1e9 : 0) + t.load.inFlight;
+      if (rank < bestRank) {
+        best = [t];
+        bestRank = rank;
+      } else if (rank === bestRank) best.push(t);
     }
     return best.length === 0 ? undefined : best[Math.floor(random() * best.length)];
   }
+
+  acquire(t: Target): void {
+    if (t.load.inFlight === 0) t.load.lastActiveMs = this.#now();
+    t.load.inFlight += 1;
+  }
+
+  release(t: Target): void {
+    t.load.inFlight -= 1;
+    if (t.load.inFlight === 0) t.load.lastActiveMs = this.#now();
+    for (const w of [...this.#releaseWaiters]) w();
+  }
+
+  /** Resolves at the next release of any load, or after `ms`; a hint to look again, not a reservation. */
+  nextRelease(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#releaseWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#releaseWaiters.add(done);
+    });
+  }
+
+  /** Monotonic ms since the service last had load, or 0 when it has load now. */
+  idleMs(t: Target): number {
+    return t.load.inFlight > 0 ? 0 : this.#now() - t.load.lastActiveMs;
+  }
 }
 
-/** The internal port of the service that answers HTTP on public port 80 (or on any port, failing that). */
-export function httpServicePort(services: ServiceConfig[]): number | undefined {
-  const http = services.filter((s) => s.protocol === 'tcp' && s.ports.some((p) => p.handlers.includes('http')));
-  const onPort80 = http.find((s) => s.ports.some((p) => p.port === httpPublicPort));
-  return (onPort80 ?? http[0])?.internal_port;
+/**
+ * Whether a machine takes new work: started, and no health check critical (a failing check
+ * keeps it out of routing until the check passes again; `warning` — not yet probed — routes).
+ */
+export function isRoutable(row: MachineRoute): boolean {
+  return row.state === 'started' && !(row.checks ?? []).some((c) => c.status === 'critical');
+}
+
+function portsOf(p: PortConfig): number[] {
+  if (p.port !== undefined) return [p.port];
+  if (p.start_port === undefined || p.end_port === undefined) return [];
+  const out: number[] = [];
+  for (let port = p.start_port; port <= p.end_port && out.length < portRangeMax; port++) out.push(port);
+  return out;
+}
+
+/** A port range longer than this is cut (a listener per port: bound the sockets one config can open). */
+const portRangeMax = 64;
+
+function targetOf(entry: Entry, publicPort: number): Target | undefined {
+  const { row } = entry;
+  for (let i = 0; i < row.services.length; i++) {
+    const service = row.services[i]!;
+    if (service.protocol !== 'tcp') continue;
+    for (const p of service.ports) {
+      const ranged = p.port === undefined && p.start_port !== undefined && p.end_port !== undefined && publicPort >= p.start_port && publicPort <= p.end_port;
+      if (p.port !== publicPort && !ranged) continue;
+      const softLimit = service.concurrency?.soft_limit ?? defaultSoftLimit;
+      return {
+        machineId: row.id,
+        app: row.app,
+        region: row.region,
+        hostId: row.hostId,
+        address: row.address,
+        port: ranged ? publicPort : service.internal_port,
+        service,
+        portConfig: p,
+        load: entry.loads[i]!,
+        softLimit,
+        hardLimit: Math.max(softLimit, service.concurrency?.hard_limit ?? defaultHardLimit),
+      };
+    }
+  }
+  return undefined;
 }

@@ -1,14 +1,26 @@
 /**
- * The HTTP edge: routes by `Host: <app>.<domain>` to a started machine of that app, spreading
- * load by requests in flight, retrying another machine when one refuses the connection, and
- * answering with a clear error body (and a short code saying where it failed) otherwise.
+ * The edge proxy: listens on every public port the apps' services declare, routes HTTP by
+ * `Host: <app>.<domain>` (HTTP/1.1, h2c and, on TLS ports, HTTP/2 by ALPN), relays plain TCP,
+ * and answers every failure with a clear error body and a short code saying where it failed.
+ * Where a request goes is the Router's decision; this file moves the bytes.
  */
-import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { SecureContext } from 'node:tls';
-import { pipeline } from 'node:stream';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
+import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/index.ts';
-import type { Endpoint, RouteTable } from './route-table.ts';
+import { readBody, type RequestBody } from './body.ts';
+import { HttpFrontend, type ClientRequest, type ClientResponse } from './frontend.ts';
+import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
+import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
+import { hostOf, portOf, type Peers } from './peers.ts';
+import { parseReplay, replaySource } from './replay.ts';
+import { fail, rawFailure, writeHead } from './responses.ts';
+import type { RouteTable } from './route-table.ts';
+import { Router, type Route, type RouteQuery } from './router.ts';
+import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
+import { relayTcp } from './tcp.ts';
+import { sendUpstream } from './upstream.ts';
 
 /**
  * The TLS termination hook, implemented by src/proxy/tls/ (certificates per hostname, ACME,
@@ -35,162 +47,498 @@ export interface ProxyOptions {
   tls?: ProxyTls;
   /** Apps are served at `<app>.<domain>`. */
   domain: string;
+  /** This proxy's region: requests are served here when a machine here can take them. */
   region: string;
+  /** This proxy's host; autostop only stops machines on it. Undefined: any machine of the region. */
+  hostId?: string;
   logger: Logger;
   random?: () => number;
+  /** Starts and stops machines for autostart and autostop; without it neither happens. */
+  control?: MachineControl;
+  /** Other regions' proxies; without them every request is served in this region. */
+  peers?: Peers;
+  limits?: Partial<ProxyLimits>;
+  /**
+   * The port this host listens on for a public port, or undefined to not serve it. Public port
+   * 80 is always served, on the port given to listen(). Default: the public port itself (a
+   * fleet host's namespace binds real ports). `aloft up` maps them onto one dev box (see
+   * local-platform.ts); tests map everything to 0 (a free port) and ask boundPort().
+   */
+  listenPortFor?: (publicPort: number) => number | undefined;
 }
 
 /** Machines tried for one request before giving up; each refused connection moves to the next. */
-export const attemptsPerRequestMax = 3;
-/** Time allowed to connect to a machine before it counts as refusing. */
-export const connectTimeoutMs = 2_000;
+export const attemptsPerRequestMax = defaultProxyLimits.attemptsPerRequestMax;
+
+const acmePrefix = '/.well-known/acme-challenge/';
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+interface UpstreamFailure {
+  who: string;
+  error: NodeJS.ErrnoException;
+  connected: boolean;
+}
+
+type ListenerKind = 'http' | 'tls' | 'tcp';
+
+interface Listener {
+  kind: ListenerKind;
+  server: NetServer;
+  frontend?: HttpFrontend;
+  port: number;
+}
 
 export class EdgeProxy {
   readonly #opts: ProxyOptions;
-  readonly #server: Server;
+  readonly #limits: ProxyLimits;
+  readonly #router: Router;
+  readonly #autostopper: Autostopper | undefined;
   readonly #agent = new HttpAgent({ keepAlive: true, maxFreeSockets: 256 });
+  readonly #listeners = new Map<number, Listener>();
+  readonly #appInFlight = new Map<string, number>();
+  readonly #sockets = new Set<Socket>();
+  #host = '127.0.0.1';
+  #unsubscribe: (() => void) | undefined;
+  #reconcileQueued = false;
+  #closed = false;
 
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
-    this.#server = createServer((req, res) => this.#handle(req, res));
-    this.#server.keepAliveTimeout = 65_000;
+    this.#limits = { ...defaultProxyLimits, ...opts.limits };
+    const autostarter = opts.control === undefined ? undefined : new Autostarter(opts.routes, opts.control, this.#limits.autostartTimeoutMs, opts.logger);
+    this.#router = new Router({ routes: opts.routes, region: opts.region, limits: this.#limits, random: opts.random ?? Math.random, peers: opts.peers, autostarter });
+    this.#autostopper =
+      opts.control === undefined
+        ? undefined
+        : new Autostopper(opts.routes, opts.control, { region: opts.region, hostId: opts.hostId, idleStopMs: this.#limits.idleStopMs, intervalMs: this.#limits.autostopIntervalMs }, opts.logger);
   }
 
+  /** Listens for public port 80 on `port` and for every other public port the routes declare; returns the port-80 URL. */
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    const address = this.#server.address() as AddressInfo;
-    return `http://${host}:${address.port}`;
+    this.#host = host;
+    const http = await this.#open(80, 'http', port);
+    this.#unsubscribe = this.#opts.routes.onChange(() => this.#queueReconcile());
+    await this.#reconcile();
+    this.#autostopper?.start();
+    this.#opts.peers?.start();
+    return `http://${host.includes(':') ? `[${host}]` : host}:${http.port}`;
+  }
+
+  /** The port this host listens on for `publicPort`, once its listener is open. */
+  boundPort(publicPort: number): number | undefined {
+    return this.#listeners.get(publicPort)?.port;
+  }
+
+  /** Runs one autostop pass now (tests; the loop runs on its own interval otherwise). */
+  autostopNow(): string[] {
+    return this.#autostopper?.tick() ?? [];
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#autostopper?.stop();
+    this.#opts.peers?.stop();
     this.#agent.destroy();
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await Promise.all(
+      [...this.#listeners.values()].map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            l.frontend?.close();
+            l.server.close(() => resolve());
+          }),
+      ),
+    );
+    this.#listeners.clear();
   }
 
-  #appOf(req: IncomingMessage): string | undefined {
-    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+  #queueReconcile(): void {
+    if (this.#reconcileQueued) return;
+    this.#reconcileQueued = true;
+    setImmediate(() => {
+      this.#reconcileQueued = false;
+      void this.#reconcile();
+    });
+  }
+
+  /** Opens a listener for each newly declared public port. Listeners stay open until close(). */
+  async #reconcile(): Promise<void> {
+    const wanted = this.#opts.routes.publicPorts();
+    if (this.#opts.tls !== undefined && !wanted.has(443)) wanted.set(443, { handlers: new Set(['tls', 'http']), apps: new Set() });
+    for (const [publicPort, { handlers }] of wanted) {
+      if (this.#closed || this.#listeners.has(publicPort)) continue;
+      const kind: ListenerKind = handlers.has('tls') ? 'tls' : handlers.has('http') ? 'http' : 'tcp';
+      if (kind === 'tls' && this.#opts.tls === undefined) continue;
+      const port = (this.#opts.listenPortFor ?? ((p: number) => p))(publicPort);
+      if (port === undefined) continue;
+      await this.#open(publicPort, kind, port).catch((err: unknown) => this.#opts.logger.warn({ publicPort, port, err: String(err) }, 'cannot listen for a public port; its services are not reachable here'));
+    }
+  }
+
+  async #open(publicPort: number, kind: ListenerKind, port: number): Promise<Listener> {
+    let server: NetServer;
+    let frontend: HttpFrontend | undefined;
+    if (kind === 'tls') {
+      frontend = this.#frontend(publicPort, true);
+      const tlsFrontend = frontend;
+      server = createTlsServer({ SNICallback: this.#opts.tls!.SNICallback, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: this.#limits.firstByteTimeoutMs, allowHalfOpen: true });
+      server.on('secureConnection', (socket: TLSSocket) => this.#onTls(socket, publicPort, tlsFrontend));
+      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+    } else if (kind === 'http') {
+      const httpFrontend = (frontend = this.#frontend(publicPort, false));
+      server = createNetServer((socket) => httpFrontend.acceptPlain(socket));
+    } else {
+      server = createNetServer({ allowHalfOpen: true }, (socket) => this.#onTcp(socket, publicPort));
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.#host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.#opts.logger.warn({ publicPort, err: String(err) }, 'listener error'));
+    // Connections handed to the HTTP servers outlive a plain close(); close() destroys them itself.
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    const listener: Listener = { kind, server, port: (server.address() as AddressInfo).port, ...(frontend === undefined ? {} : { frontend }) };
+    this.#listeners.set(publicPort, listener);
+    return listener;
+  }
+
+  #frontend(publicPort: number, encrypted: boolean): HttpFrontend {
+    return new HttpFrontend(
+      {
+        request: (req, res) => void this.#onRequest(req, res, publicPort, encrypted),
+        upgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, publicPort, encrypted),
+      },
+      this.#limits,
+    );
+  }
+
+  #appOf(hostHeader: string | undefined): string | undefined {
+    const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     const suffix = `.${this.#opts.domain}`;
     if (!host.endsWith(suffix)) return undefined;
     const app = host.slice(0, -suffix.length);
     return /^[a-z0-9-]+$/.test(app) ? app : undefined;
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
-    const app = this.#appOf(req);
+  #onTls(socket: TLSSocket, publicPort: number, frontend: HttpFrontend): void {
+    const app = this.#appOf(socket.servername || undefined);
+    const speaksHttp = app === undefined || this.#opts.routes.targets(app, publicPort).some((t) => t.portConfig.handlers.includes('http'));
+    if (speaksHttp) frontend.acceptTls(socket);
+    else void relayTcp(socket, app!, publicPort, this.#tcpDeps());
+  }
+
+  #onTcp(socket: Socket, publicPort: number): void {
+    const app = this.#tcpOwner(publicPort);
     if (app === undefined) {
-      fail(res, 404, 'PN', `no app is served at host '${req.headers.host ?? ''}'`, `use <app>.${this.#opts.domain} as the Host`);
+      socket.destroy();
       return;
     }
-    if (this.#opts.routes.endpoints(app).length === 0) {
-      fail(res, 503, 'PM', `app '${app}' has no started machine with an HTTP service`, `start one: aloft machine start -a ${app}, or check aloft machine list -a ${app}`);
-      return;
-    }
-    this.#attempt(app, req, res, new Set());
+    void relayTcp(socket, app, publicPort, this.#tcpDeps());
   }
 
-  #attempt(app: string, req: IncomingMessage, res: ServerResponse, tried: Set<string>): void {
-    const endpoint = this.#opts.routes.pick(app, tried, this.#opts.random ?? Math.random);
-    if (endpoint === undefined) {
-      fail(res, 502, 'PC', `no machine of app '${app}' accepted the connection (tried ${tried.size})`, 'check the app listens on its internal_port: aloft logs');
-      return;
-    }
-    tried.add(endpoint.machineId);
-    endpoint.inFlight += 1;
-    let settled = false;
-    const done = (): void => {
-      if (settled) return;
-      settled = true;
-      endpoint.inFlight -= 1;
+  /**
+   * A raw TCP port carries no host name, so one app owns it on a shared address: the first by
+   * name whose service declares it without `http` or `tls` (others are logged as unreachable).
+   */
+  #tcpOwner(publicPort: number): string | undefined {
+    const owners = this.#opts.routes.publicPorts().get(publicPort)?.apps ?? new Set<string>();
+    const raw = [...owners].filter((app) => this.#opts.routes.targets(app, publicPort).some((t) => !t.portConfig.handlers.includes('http') && !t.portConfig.handlers.includes('tls'))).sort();
+    if (raw.length > 1) this.#opts.logger.warn({ publicPort, owner: raw[0], unreachable: raw.slice(1) }, 'several apps declare one raw TCP port on a shared address; only the first is served');
+    return raw[0];
+  }
+
+  #tcpDeps(): Parameters<typeof relayTcp>[3] {
+    return { routes: this.#opts.routes, router: this.#router, limits: this.#limits, logger: this.#opts.logger };
+  }
+
+  /** Facts about the client: from the socket, or (for a request a peer proxy forwarded) from the peer's headers. */
+  #facts(req: ClientRequest, publicPort: number, encrypted: boolean): ClientFacts & { fromPeer: boolean } {
+    const fromPeer = req.headers[forwardedFromHeader] !== undefined && this.#opts.peers?.isPeerAddress(req.socket.remoteAddress) === true;
+    return {
+      clientIp: clientIpOf(req.socket.remoteAddress),
+      publicPort: fromPeer ? Number(req.headers[forwardedPortHeader]) || publicPort : publicPort,
+      encrypted: fromPeer ? req.headers['x-forwarded-proto'] === 'https' : encrypted,
+      region: this.#opts.region,
+      httpVersion: req.httpVersion,
+      fromPeer,
+      keepUpgrade: false,
     };
-    const upstream = httpRequest({
-      host: endpoint.address,
-      port: endpoint.port,
-      method: req.method,
-      path: req.url,
-      headers: this.#forwardHeaders(req),
-      agent: this.#agent,
-      timeout: connectTimeoutMs,
+  }
+
+  async #onRequest(req: ClientRequest, res: ClientResponse, listenerPort: number, encrypted: boolean): Promise<void> {
+    const hostHeader = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+    const path = req.url ?? '/';
+    const challenge = this.#opts.tls?.httpChallenge;
+    if (!encrypted && challenge !== undefined && path.startsWith(acmePrefix)) {
+      const answer = challenge(path.slice(acmePrefix.length), hostOf(`${hostHeader ?? ''}:0`));
+      if (answer === undefined) fail(res, 404, 'PN', 'no ACME challenge with that token', 'the certificate order may have expired; run aloft certs add again');
+      else {
+        writeHead(res, 200, { 'content-type': 'text/plain' });
+        res.end(answer);
+      }
+      return;
+    }
+    const facts = this.#facts(req, listenerPort, encrypted);
+    const peerApp = facts.fromPeer ? (req.headers['aloft-app'] as string | undefined) : undefined;
+    const app = peerApp ?? this.#appOf(hostHeader);
+    if (app === undefined) {
+      fail(res, 404, 'PN', `no app is served at host '${hostHeader ?? ''}'`, `use <app>.${this.#opts.domain} as the Host`);
+      return;
+    }
+    if (!facts.encrypted && !facts.fromPeer && this.#opts.routes.targets(app, facts.publicPort).some((t) => t.portConfig.force_https === true)) {
+      this.#redirectToHttps(res, hostHeader ?? '', path);
+      return;
+    }
+    // Each app gets at most its share of the proxy, so one app's flood or hung machines cannot starve the others.
+    const inFlight = this.#appInFlight.get(app) ?? 0;
+    if (inFlight >= this.#limits.appInFlightMax) {
+      fail(res, 503, 'PL', `app '${app}' has ${inFlight} requests in flight through this proxy, its limit`, 'retry later; requests that never finish count until they do');
+      return;
+    }
+    this.#appInFlight.set(app, inFlight + 1);
+    res.once('close', () => {
+      const n = (this.#appInFlight.get(app) ?? 1) - 1;
+      if (n === 0) this.#appInFlight.delete(app);
+      else this.#appInFlight.set(app, n);
     });
-    let connected = false;
-    upstream.on('socket', (socket) => {
-      if (!socket.connecting) connected = true;
-      else socket.once('connect', () => (connected = true));
-    });
-    upstream.on('timeout', () => {
-      if (!connected) upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
-    });
-    upstream.on('response', (up) => {
-      upstream.setTimeout(0);
-      res.writeHead(up.statusCode ?? 502, withServedBy(up.headers, endpoint));
+    let body: RequestBody;
+    try {
+      body = await readBody(req, this.#limits.replayBodyBytesMax, req.httpVersion === '2.0');
+    } catch {
+      res.destroy();
+      return;
+    }
+    await this.#exchange(req, res, app, facts, body);
+  }
+
+  /** Routes, sends, retries where safe and follows replays until the client has its answer. */
+  async #exchange(req: ClientRequest, res: ClientResponse, firstApp: string, facts: ClientFacts & { fromPeer: boolean }, body: RequestBody): Promise<void> {
+    const method = req.method ?? 'GET';
+    let hops = facts.fromPeer ? Number(req.headers[replayHopsHeader] ?? 0) || 0 : 0;
+    let replaySrc = facts.fromPeer ? (req.headers['fly-replay-src'] as string | undefined) : undefined;
+    let q: RouteQuery = {
+      app: firstApp,
+      publicPort: facts.publicPort,
+      fromPeer: facts.fromPeer,
+      tried: new Set(),
+      instance: req.headers['fly-force-instance-id'] as string | undefined,
+      notInstance: facts.fromPeer ? (req.headers['aloft-not-instance'] as string | undefined) : undefined,
+    };
+    let attempts = 0;
+    let lastFailure: UpstreamFailure | undefined;
+    for (;;) {
+      const route = await this.#router.route(q);
+      if (res.destroyed) {
+        if (route.kind === 'machine') this.#opts.routes.release(route.target);
+        return;
+      }
+      if (route.kind === 'refused') {
+        // Nothing left to try after failures: the failure is the answer, not the emptiness it left.
+        if (lastFailure !== undefined) this.#failUpstream(res, q.app, lastFailure, attempts);
+        else fail(res, route.status, route.code, route.message, route.hint, hops > 0 && route.code === 'PA' ? { 'fly-replay-failed': 'no_candidate' } : {});
+        return;
+      }
+      attempts += 1;
+      const headers = forwardHeaders(req.headers, facts);
+      if (replaySrc !== undefined) headers['fly-replay-src'] = replaySrc;
+      if (hops > 0) headers[replayHopsHeader] = String(hops);
+      if (route.kind === 'peer') this.#markForPeer(headers, q, facts);
+      const { host, port } = route.kind === 'machine' ? { host: route.target.address, port: route.target.port } : { host: hostOf(route.peer.address), port: portOf(route.peer.address) };
+      const call = sendUpstream({
+        host,
+        port,
+        method,
+        path: req.url ?? '/',
+        headers,
+        body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.bytes : body.stream,
+        connectTimeoutMs: this.#limits.connectTimeoutMs,
+        agent: this.#agent,
+      });
+      const abort = (): void => void call.request.destroy();
+      res.once('close', abort);
+      const outcome = await call.outcome;
+      if (outcome.kind === 'error') {
+        res.off('close', abort);
+        this.#forget(route);
+        this.#markTried(route, q);
+        if (res.destroyed) return;
+        const { error, connected } = outcome;
+        // Safe to send again: the body is still in hand, and the target saw nothing (no connection),
+        // or a pooled connection was already closed by it, or the method is idempotent.
+        const safe = body.kind !== 'streamed' && (!connected || (outcome.reusedSocket && error.code === 'ECONNRESET') || idempotentMethods.has(method));
+        lastFailure = { who: route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`, error, connected };
+        this.#opts.logger.warn({ app: q.app, to: lastFailure.who, err: error.code ?? error.message }, 'upstream failed');
+        if (safe && attempts < this.#limits.attemptsPerRequestMax) continue;
+        this.#failUpstream(res, q.app, lastFailure, attempts);
+        return;
+      }
+      const response = outcome.response;
+      const replayHeader = response.headers['fly-replay'];
+      if (route.kind === 'machine' && typeof replayHeader === 'string') {
+        res.off('close', abort);
+        response.resume();
+        this.#opts.routes.release(route.target);
+        const instruction = parseReplay(replayHeader);
+        const refusal =
+          instruction === undefined
+            ? `machine ${route.target.machineId} sent a fly-replay header naming no target: '${replayHeader}'`
+            : body.kind === 'streamed'
+              ? `the request body is larger than ${this.#limits.replayBodyBytesMax} bytes, too large to replay`
+              : hops >= this.#limits.replayHopsMax
+                ? `replay loop stopped after ${hops} replays`
+                : undefined;
+        if (refusal !== undefined || instruction === undefined) {
+          fail(res, 502, 'PA', refusal ?? 'bad replay', 'fix the fly-replay header the app sends', { 'fly-replay-failed': 'retries_exhausted' });
+          return;
+        }
+        hops += 1;
+        replaySrc = replaySource(route.target.machineId, route.target.region, instruction.state, (performance.timeOrigin + performance.now()) * 1000);
+        const regions = instruction.regions.includes('any') || instruction.regions.length === 0 ? undefined : new Set(instruction.regions);
+        q = { app: instruction.app ?? q.app, publicPort: q.publicPort, fromPeer: false, tried: new Set(), instance: instruction.instance, notInstance: instruction.elsewhere ? route.target.machineId : undefined, regions };
+        attempts = 0;
+        lastFailure = undefined;
+        continue;
+      }
+      res.off('close', abort);
+      const served = route.kind === 'machine' ? { id: route.target.machineId, region: route.target.region } : { id: '', region: route.region };
+      writeHead(res, response.statusCode ?? 502, responseHeaders(response.headers, served.id, served.region));
       // pipeline, not pipe: a machine that dies mid-body must end the client's response too.
-      pipeline(up, res, () => done());
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      done();
-      const retryable = !connected && !res.headersSent && tried.size < attemptsPerRequestMax && req.readableLength === 0 && !hasBody(req);
-      if (retryable) {
-        this.#attempt(app, req, res, tried);
+      pipeline(response, res as NodeJS.WritableStream, () => this.#forget(route));
+      return;
+    }
+  }
+
+  #failUpstream(res: ClientResponse, app: string, f: UpstreamFailure, attempts: number): void {
+    const reason = f.error.code ?? f.error.message;
+    fail(res, 502, f.connected ? 'PU' : 'PC', `${f.who} of app '${app}' failed: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, f.connected ? `the machine broke the connection; check the app: aloft logs -a ${app}` : `check the app listens on its internal_port: aloft logs -a ${app}`);
+  }
+
+  /** Headers a peer proxy needs to deliver a forwarded request exactly as routed here. */
+  #markForPeer(headers: OutgoingHttpHeaders, q: RouteQuery, facts: ClientFacts): void {
+    headers[forwardedFromHeader] = this.#opts.region;
+    headers[forwardedPortHeader] = String(facts.publicPort);
+    headers['aloft-app'] = q.app;
+    if (q.instance !== undefined) headers['fly-force-instance-id'] = q.instance;
+    if (q.notInstance !== undefined) headers['aloft-not-instance'] = q.notInstance;
+  }
+
+  /** Drops the load a route holds. */
+  #forget(route: Route): void {
+    if (route.kind === 'machine') this.#opts.routes.release(route.target);
+  }
+
+  /** A target that failed is not tried again for this request; a failed peer counts as down until it answers a ping. */
+  #markTried(route: Exclude<Route, { kind: 'refused' }>, q: RouteQuery): void {
+    if (route.kind === 'machine') {
+      q.tried.add(route.target.machineId);
+      return;
+    }
+    q.tried.add(`peer:${route.peer.hostId}`);
+    this.#opts.peers?.markDown(route.peer.hostId);
+  }
+
+  #redirectToHttps(res: ClientResponse, hostHeader: string, path: string): void {
+    const tlsPort = this.boundPort(443);
+    const host = hostHeader.replace(/:\d+$/, '');
+    const location = `https://${host}${tlsPort === undefined || tlsPort === 443 ? '' : `:${tlsPort}`}${path}`;
+    writeHead(res, 301, { location, 'content-length': 0 });
+    res.end();
+  }
+
+  /** A WebSocket (or other) upgrade: routed like a request, then the two sockets are joined. */
+  async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listenerPort: number, encrypted: boolean): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const facts = { ...this.#facts(req, listenerPort, encrypted), keepUpgrade: true };
+    const app = (facts.fromPeer ? (req.headers['aloft-app'] as string | undefined) : undefined) ?? this.#appOf(req.headers.host);
+    if (app === undefined) {
+      socket.end(rawFailure(404, 'Not Found', 'PN', `no app is served at host '${req.headers.host ?? ''}'`));
+      return;
+    }
+    const q: RouteQuery = { app, publicPort: facts.publicPort, fromPeer: facts.fromPeer, tried: new Set(), instance: req.headers['fly-force-instance-id'] as string | undefined };
+    for (let attempt = 0; attempt < this.#limits.attemptsPerRequestMax; attempt++) {
+      const route = await this.#router.route(q);
+      if (route.kind === 'refused') {
+        socket.end(rawFailure(route.status, 'Unavailable', route.code, route.message));
         return;
       }
-      if (res.headersSent) {
-        res.destroy(err);
+      if (socket.destroyed) {
+        this.#forget(route);
         return;
       }
-      this.#opts.logger.warn({ app, machine: endpoint.machineId, err: err.code ?? err.message }, 'upstream failed');
-      fail(res, 502, connected ? 'PU' : 'PC', `machine ${endpoint.machineId} of app '${app}' failed: ${err.code ?? err.message}`, 'check the app: aloft logs -a ' + app);
+      const headers = forwardHeaders(req.headers, facts);
+      if (route.kind === 'peer') this.#markForPeer(headers, q, facts);
+      const joined = await this.#joinUpgrade(route, req, headers, socket, head);
+      if (joined === 'refused') {
+        this.#forget(route);
+        this.#markTried(route, q);
+        continue;
+      }
+      return;
+    }
+    socket.end(rawFailure(502, 'Bad Gateway', 'PC', `no machine of app '${app}' accepted the connection`));
+  }
+
+  /** Sends the upgrade request to the route; 'refused' when it could not connect (nothing was sent). */
+  #joinUpgrade(route: Exclude<Route, { kind: 'refused' }>, req: IncomingMessage, headers: OutgoingHttpHeaders, client: Duplex, head: Buffer): Promise<'joined' | 'refused'> {
+    const [host, port] = route.kind === 'machine' ? [route.target.address, route.target.port] : [hostOf(route.peer.address), portOf(route.peer.address)];
+    const served = route.kind === 'machine' ? { id: route.target.machineId, region: route.target.region } : { id: '', region: route.region };
+    return new Promise((resolve) => {
+      const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers, agent: false, timeout: this.#limits.connectTimeoutMs });
+      let connected = false;
+      upstream.on('socket', (s) => s.once('connect', () => (connected = true)));
+      upstream.on('timeout', () => {
+        if (!connected) upstream.destroy(new Error('connect timeout'));
+      });
+      upstream.on('error', () => {
+        if (!connected) resolve('refused');
+        else {
+          client.destroy();
+          resolve('joined');
+        }
+      });
+      upstream.on('response', (response: IncomingMessage) => {
+        // The machine declined the upgrade: relay its plain answer and close.
+        client.write(statusHead(response, { ...responseHeaders(response.headers, served.id, served.region), connection: 'close' }));
+        response.pipe(client);
+        response.on('end', () => this.#forget(route));
+        resolve('joined');
+      });
+      upstream.on('upgrade', (response: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+        upstream.setTimeout(0);
+        upSocket.setTimeout(0);
+        client.write(statusHead(response, { ...responseHeaders(response.headers, served.id, served.region), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
+        if (upHead.length > 0) client.write(upHead);
+        if (head.length > 0) upSocket.write(head);
+        let open = 2;
+        const closed = (): void => {
+          open -= 1;
+          if (open === 0) this.#forget(route);
+        };
+        upSocket.once('close', closed);
+        client.once('close', closed);
+        upSocket.on('error', () => client.destroy());
+        client.on('error', () => upSocket.destroy());
+        upSocket.pipe(client);
+        client.pipe(upSocket);
+        resolve('joined');
+      });
+      upstream.end();
     });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-      done();
-    });
-    // A bodiless request is ended directly: on a retry the client's stream has already ended,
-    // and piping an ended stream would never end the new upstream request.
-    if (hasBody(req)) req.pipe(upstream);
-    else upstream.end();
-  }
-
-  #forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !hopByHop.has(k)) headers[k] = v;
-    const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const prior = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = prior === undefined ? clientIp : `${String(prior)}, ${clientIp}`;
-    headers['x-forwarded-proto'] = 'http';
-    headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
-    headers['x-forwarded-host'] = req.headers.host ?? '';
-    headers['fly-client-ip'] = clientIp;
-    headers['fly-region'] = this.#opts.region;
-    headers.via = `1.1 aloft`;
-    return headers;
   }
 }
 
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined;
-}
-
-function withServedBy(headers: IncomingMessage['headers'], endpoint: Endpoint): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && k !== 'connection' && k !== 'keep-alive') out[k] = v;
-  out['aloft-machine'] = endpoint.machineId;
-  out['aloft-region'] = endpoint.region;
-  return out;
-}
-
-function fail(res: ServerResponse, status: number, code: string, message: string, hint: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
+function statusHead(response: IncomingMessage, headers: OutgoingHttpHeaders): string {
+  let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const value of Array.isArray(v) ? v : [v]) head += `${k}: ${String(value)}\r\n`;
   }
-  // No such app or no started machine is the caller's to fix; a machine that fails to answer is the app's.
-  const fault = code === 'PN' || code === 'PM' ? 'user' : 'app';
-  const body = JSON.stringify({ error: message, code, fault, hint });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'aloft-proxy-error': code });
-  res.end(body);
+  return `${head}\r\n`;
 }

@@ -1,0 +1,87 @@
+/**
+ * The client side of one HTTP listener: HTTP/1.1 and HTTP/2 on the same port. On plain
+ * connections HTTP/2 is recognised by its connection preface (h2c with prior knowledge); on TLS
+ * connections by ALPN. Bad clients are bounded here: header size (431), time to send the request
+ * head (408), silence before the first byte, malformed requests (400).
+ */
+import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { ProxyLimits } from './limits.ts';
+import { rawFailure } from './responses.ts';
+
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+export interface FrontendHandlers {
+  request(req: ClientRequest, res: ClientResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+const http2Preface = Buffer.from('PRI * HTTP/2.0\r\n');
+
+export class HttpFrontend {
+  readonly #h1: Http1Server;
+  readonly #h2: Http2Server;
+  readonly #limits: ProxyLimits;
+
+  constructor(handlers: FrontendHandlers, limits: ProxyLimits) {
+    this.#limits = limits;
+    this.#h1 = createHttp1Server({
+      maxHeaderSize: limits.headerBytesMax,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: 0,
+      // The head timeout is only enforced when connections are checked; check often enough that it holds.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, limits.headersTimeoutMs / 4)),
+      keepAliveTimeout: 65_000,
+    });
+    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res));
+    this.#h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
+    this.#h2 = createHttp2Server({ maxSessionInvalidFrames: 100, settings: { maxHeaderListSize: limits.headerBytesMax } });
+    this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handlers.request(req, res));
+    this.#h2.on('sessionError', () => undefined);
+    this.#h2.setTimeout(65_000);
+  }
+
+  /** Takes a plain TCP connection: HTTP/2 if it opens with the HTTP/2 preface, HTTP/1.1 otherwise. */
+  acceptPlain(socket: Socket): void {
+    socket.setTimeout(this.#limits.firstByteTimeoutMs, () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(chunk);
+      const h2 = chunk.length >= http2Preface.length ? chunk.subarray(0, http2Preface.length).equals(http2Preface) : http2Preface.subarray(0, chunk.length).equals(chunk);
+      (h2 ? this.#h2 : this.#h1).emit('connection', socket);
+      socket.resume();
+    });
+    socket.on('error', () => socket.destroy());
+  }
+
+  /** Takes a TLS connection whose handshake chose `h2` or `http/1.1` (or nothing: HTTP/1.1). */
+  acceptTls(socket: TLSSocket): void {
+    (socket.alpnProtocol === 'h2' ? this.#h2 : this.#h1).emit('connection', socket);
+  }
+
+  close(): void {
+    this.#h1.closeAllConnections();
+    this.#h1.close();
+    this.#h2.close();
+  }
+}
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const reply =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? rawFailure(431, 'Request Header Fields Too Large', 'PB', 'the request head (request line and headers) is larger than this proxy accepts')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? rawFailure(408, 'Request Timeout', 'PB', 'the request head was not received in time')
+        : rawFailure(400, 'Bad Request', 'PB', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  socket.end(reply);
+}

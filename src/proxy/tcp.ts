@@ -1,0 +1,91 @@
+/**
+ * Plain TCP services (no `http` handler): each client connection is relayed byte for byte to
+ * one machine of the app, preceded by a PROXY protocol header when the port lists the
+ * `proxy_proto` handler. A raw TCP connection carries no host name, so it is served by machines
+ * of this proxy's region (woken if need be), never forwarded to another region's proxy.
+ */
+import { connect, type Socket } from 'node:net';
+import type { Logger } from '../lib/index.ts';
+import type { ProxyLimits } from './limits.ts';
+import { proxyProtocolHeader } from './proxy-proto.ts';
+import type { RouteTable, Target } from './route-table.ts';
+import type { Router } from './router.ts';
+
+export interface TcpRelayDeps {
+  routes: RouteTable;
+  router: Router;
+  limits: ProxyLimits;
+  logger: Logger;
+}
+
+/** Relays `client` (a TCP or decrypted TLS socket) to a machine of `app` serving `publicPort`. */
+export async function relayTcp(client: Socket, app: string, publicPort: number, deps: TcpRelayDeps): Promise<void> {
+  client.pause();
+  client.on('error', () => client.destroy());
+  const tried = new Set<string>();
+  for (let attempt = 0; attempt < deps.limits.attemptsPerRequestMax && !client.destroyed; attempt++) {
+    const route = await deps.router.route({ app, publicPort, fromPeer: true, tried });
+    if (route.kind !== 'machine') {
+      if (route.kind === 'refused') deps.logger.info({ app, port: publicPort, code: route.code }, `tcp connection refused: ${route.message}`);
+      client.destroy();
+      return;
+    }
+    const target = route.target;
+    tried.add(target.machineId);
+    const upstream = await connected(target, deps.limits.connectTimeoutMs);
+    if (upstream === undefined) {
+      deps.routes.release(target);
+      continue;
+    }
+    pipeBothWays(client, upstream, target, deps.routes);
+    return;
+  }
+  client.destroy();
+}
+
+function connected(target: Target, timeoutMs: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.address, port: target.port, timeout: timeoutMs, allowHalfOpen: true });
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      resolve(socket);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
+}
+
+function pipeBothWays(client: Socket, upstream: Socket, target: Target, routes: RouteTable): void {
+  const wantsProxyProto = target.portConfig.handlers.includes('proxy_proto');
+  if (wantsProxyProto) {
+    const version = target.portConfig.proxy_proto_options?.version ?? 'v1';
+    upstream.write(
+      proxyProtocolHeader(version, {
+        clientAddress: client.remoteAddress ?? '0.0.0.0',
+        clientPort: client.remotePort ?? 0,
+        edgeAddress: client.localAddress ?? '0.0.0.0',
+        edgePort: client.localPort ?? 0,
+      }),
+    );
+  }
+  // pipe() half-closes each way; the load is released once both sockets are closed, and an error on either ends both.
+  let open = 2;
+  const closed = (): void => {
+    open -= 1;
+    if (open === 0) routes.release(target);
+  };
+  const abort = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  upstream.once('close', closed);
+  client.once('close', closed);
+  upstream.on('error', abort);
+  client.on('error', abort);
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.resume();
+}
