@@ -23,8 +23,13 @@ export interface RelayPair {
   oneWayDelayMs: number;
 }
 
-/** Datagrams held per pair at most; at 1500 bytes that is 6 MiB in the worst case. */
+/** Datagrams held per pair at most, by default; at 1500 bytes that is 6 MiB in the worst case. */
 export const relayQueueDatagramsMax = 4096;
+
+export interface DelayRelayOptions {
+  /** Datagrams held per pair at most; more are dropped. Default relayQueueDatagramsMax. */
+  queueDatagramsMax?: number;
+}
 
 interface Held {
   dueMs: number;
@@ -33,6 +38,8 @@ interface Held {
 }
 
 export interface RelayCounters {
+  /** Accepted into a queue. */
+  queued: number;
   forwarded: number;
   dropped_queue_full: number;
   dropped_unknown_sender: number;
@@ -40,14 +47,16 @@ export interface RelayCounters {
 
 class PairRelay {
   readonly #pair: RelayPair;
+  readonly #queueMax: number;
   readonly #socket: Socket;
   readonly #queue: Held[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly counters: RelayCounters = { forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
+  readonly counters: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
 
-  constructor(pair: RelayPair) {
+  constructor(pair: RelayPair, queueMax: number) {
     this.#pair = pair;
+    this.#queueMax = queueMax;
     this.#socket = createSocket('udp4');
     this.#socket.on('message', (bytes, from) => this.receive(bytes, from.address));
   }
@@ -62,6 +71,10 @@ class PairRelay {
     });
   }
 
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
   close(): void {
     clearTimeout(this.#timer);
     this.#socket.close();
@@ -74,11 +87,12 @@ class PairRelay {
       this.counters.dropped_unknown_sender += 1;
       return;
     }
-    if (this.#queue.length - this.#head >= relayQueueDatagramsMax) {
+    if (this.#queue.length - this.#head >= this.#queueMax) {
       this.counters.dropped_queue_full += 1;
       return;
     }
     this.#queue.push({ dueMs: performance.now() + this.#pair.oneWayDelayMs, bytes, to });
+    this.counters.queued += 1;
     if (this.#timer === undefined) this.schedule();
   }
 
@@ -115,8 +129,9 @@ export class DelayRelay {
     this.#relays = relays;
   }
 
-  static async start(pairs: readonly RelayPair[]): Promise<DelayRelay> {
-    const relays = pairs.map((p) => new PairRelay(p));
+  /** Binds every pair's socket (port 0 picks a free one; see `ports`). */
+  static async start(pairs: readonly RelayPair[], options: DelayRelayOptions = {}): Promise<DelayRelay> {
+    const relays = pairs.map((p) => new PairRelay(p, options.queueDatagramsMax ?? relayQueueDatagramsMax));
     try {
       await Promise.all(relays.map((r) => r.listen()));
     } catch (err) {
@@ -126,8 +141,13 @@ export class DelayRelay {
     return new DelayRelay(relays);
   }
 
+  /** The bound port of each pair, in the order given. */
+  ports(): number[] {
+    return this.#relays.map((r) => r.port);
+  }
+
   counters(): RelayCounters {
-    const total: RelayCounters = { forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
+    const total: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
     for (const r of this.#relays) for (const key of Object.keys(total) as (keyof RelayCounters)[]) total[key] += r.counters[key];
     return total;
   }

@@ -39,7 +39,7 @@ export { uapiGet, uapiSocketPath, type WireguardStatus, type WireguardPeerStatus
 export { meshFromState, meshPeers, type Mesh, type MeshOptions, type MeshPeer, type MeshHostRow } from './mesh.ts';
 export { installIsolation, isolationRuleset, isolationTable, type IsolationOptions } from './isolation.ts';
 export { defaultLatencyMatrix, regionRttMs, nearestRegion, type LatencyMatrix } from './latency.ts';
-export { DelayRelay, relayQueueDatagramsMax, type RelayPair, type RelayEndpoint, type RelayCounters } from './delay-relay.ts';
+export { DelayRelay, relayQueueDatagramsMax, type RelayPair, type RelayEndpoint, type RelayCounters, type DelayRelayOptions } from './delay-relay.ts';
 export {
   createTopology,
   destroyTopology,
@@ -53,4 +53,5 @@ export {
   type TopologySpec,
   type TopologyHost,
   type TopologyClient,
+  type TopologyPlan,
 } from './topology.ts';

@@ -139,7 +139,7 @@ async function requirePrerequisites(): Promise<void> {
   }
 }
 
-interface Plan {
+export interface TopologyPlan {
   hosts: TopologyHost[];
   clients: TopologyClient[];
   regionIndex: Map<string, number>;
@@ -149,7 +149,7 @@ interface Plan {
 }
 
 /** Addresses, names, relay ports and anycast choices, from the spec alone (no system calls). */
-export function planTopology(spec: TopologySpec): Plan {
+export function planTopology(spec: TopologySpec): TopologyPlan {
   if (!prefixPattern.test(spec.prefix)) throw new ValidationError(`topology prefix '${spec.prefix}' must be 1–8 lowercase letters or digits, starting with a letter`, { field: 'prefix' });
   const octet = spec.underlayOctet ?? 123;
   if (!Number.isInteger(octet) || octet < 0 || octet > 255) throw new ValidationError(`underlayOctet must be 0–255, not ${octet}`);
@@ -204,7 +204,7 @@ export function planTopology(spec: TopologySpec): Plan {
     if (edge === undefined) throw new ValidationError(`client ${c.name} needs an edge host, and no host is an edge`);
     return { name: c.name, region: c.region, netns: `${spec.prefix}-c-${c.name}`, address: `${net}.${regionIndex.get(c.region)}.${100 + k}`, edgeHost: edge.name };
   });
-  const relayPairs: Plan['relayPairs'] = [];
+  const relayPairs: TopologyPlan['relayPairs'] = [];
   for (let i = 0; i < hosts.length; i += 1) {
     for (let j = i + 1; j < hosts.length; j += 1) {
       const a = hosts[i]!;
@@ -263,7 +263,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
   return topologyHandle(spec, plan, relay);
 }
 
-function topologyHandle(spec: TopologySpec, plan: Plan, relay: ChildProcess): Topology {
+function topologyHandle(spec: TopologySpec, plan: TopologyPlan, relay: ChildProcess): Topology {
   const byName = new Map(plan.hosts.map((h) => [h.name, h]));
   const host = (name: string): TopologyHost => {
     const h = byName.get(name);
@@ -302,11 +302,11 @@ function coreSideName(host: TopologyHost): string {
   return `h${host.hostNum}`;
 }
 
-function rootSideAddress(plan: Plan): string {
+function rootSideAddress(plan: TopologyPlan): string {
   return plan.underlayCidr.replace(/\.0\.0\/16$/, '.0.1');
 }
 
-async function build(spec: TopologySpec, plan: Plan): Promise<ChildProcess> {
+async function build(spec: TopologySpec, plan: TopologyPlan): Promise<ChildProcess> {
   const core = `${spec.prefix}-core`;
   const namespaces = [core, ...plan.hosts.map((h) => h.netns), ...plan.clients.map((c) => c.netns)];
   await ipBatch(namespaces.map((n) => `netns add ${n}`));
