@@ -22,7 +22,8 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { systemClock } from '../src/lib/clock.ts';
-import { createRegistryServer, mediaTypes, OciLayoutWriter, staticTokenAuth, type PushedBlob } from '../src/registry/index.ts';
+import { createRegistryServer, mediaTypes, OciLayoutWriter, tokenAuth, type PushedBlob } from '../src/registry/index.ts';
+import { Keyring, mintToken, RevocationList } from '../src/tokens/index.ts';
 
 const layerCount = 4;
 const layerBytes = 50 * 1024 * 1024;
@@ -31,7 +32,9 @@ const runs = 5;
 const pullsPerRun = 3;
 /** Linux's USER_HZ, the unit of the CPU times in /proc/<pid>/stat (100 on every common build). */
 const procTicksPerS = 100;
-const token = 'bench-token';
+const keyring = new Keyring(systemClock);
+keyring.rotate();
+const token = mintToken({ keyring, org: 'bench' });
 const execFileAsync = promisify(execFile);
 
 async function skopeo(args: string[]): Promise<number> {
@@ -115,7 +118,7 @@ async function pull(target: Target, out: string): Promise<void> {
 
 /** Aloft in this process; its CPU time includes the bench's own (small: it only waits on skopeo). */
 async function startAloft(dataDir: string, timing: Timing): Promise<Target> {
-  const server = await createRegistryServer({ dataDir, ...staticTokenAuth({ token }) });
+  const server = await createRegistryServer({ dataDir, ...tokenAuth({ keyring, revocations: new RevocationList(), clock: systemClock }) });
   const url = await server.listen(0, '127.0.0.1');
   return {
     name: 'aloft',

@@ -1,4 +1,8 @@
 import { requestJson, type Machine } from '../lib/index.ts';
+import type { HostView } from './http.ts';
+
+/** Host calls (info, cordon) give up after this long: an operator is waiting on every host at once. */
+export const hostCallTimeoutMs = 3_000;
 
 export interface CreateOnAgent {
   id: string;
@@ -12,21 +16,26 @@ export interface CreateOnAgent {
   reservation_id?: string;
 }
 
-/** The API gateway's client for one host's agent. Errors arrive as the agent's AloftErrors. */
+/**
+ * The API gateway's client for one host's agent. Errors arrive as the agent's AloftErrors.
+ * User operations (create, per-machine calls) carry the caller's own token, which the agent
+ * verifies against the machine it targets; platform calls (reservations, listings, revocations)
+ * carry a platform token from `platformToken`, minted fresh for each call.
+ */
 export class AgentClient {
   readonly url: string;
-  readonly #token: string;
+  readonly #platformToken: () => string;
   readonly #hostId: string;
 
-  constructor(url: string, token: string, hostId: string) {
+  constructor(url: string, platformToken: () => string, hostId: string) {
     this.url = url.replace(/\/$/, '');
-    this.#token = token;
+    this.#platformToken = platformToken;
     this.#hostId = hostId;
   }
 
-  #call<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>, timeoutMs?: number): Promise<T> {
+  #call<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>, timeoutMs?: number, token?: string): Promise<T> {
     return requestJson<T>(method, `${this.url}${path}`, {
-      token: this.#token,
+      token: token ?? this.#platformToken(),
       target: `the agent of host ${this.#hostId}`,
       ...(body === undefined ? {} : { body }),
       ...(headers === undefined ? {} : { headers }),
@@ -42,20 +51,36 @@ export class AgentClient {
     return this.#call('DELETE', `/v1/reservations/${encodeURIComponent(reservationId)}`);
   }
 
+  /** What the host has, uses and runs; quick to fail, since listings ask every host at once. */
+  host(): Promise<HostView> {
+    return this.#call('GET', '/v1/host', undefined, undefined, hostCallTimeoutMs);
+  }
+
+  /** A cordoned host refuses new reservations; its machines keep running. */
+  setCordoned(cordoned: boolean): Promise<HostView> {
+    return this.#call('PUT', '/v1/host/cordon', { cordoned }, undefined, hostCallTimeoutMs);
+  }
+
   /** Machines of the app with this id (never by name: names are reused, ids are not). */
   list(appId: string, includeDeleted: boolean): Promise<Machine[]> {
     const q = new URLSearchParams({ app_id: appId, include_deleted: String(includeDeleted) });
     return this.#call('GET', `/v1/machines?${q}`);
   }
 
-  create(input: CreateOnAgent): Promise<Machine> {
-    return this.#call('POST', '/v1/machines', input);
+  /** Creates with the caller's token, which must allow `create` on the app, machine id and region. */
+  create(input: CreateOnAgent, token: string): Promise<Machine> {
+    return this.#call('POST', '/v1/machines', input, undefined, undefined, token);
   }
 
-  /** Forwards a per-machine call (`path` below `/v1/machines/{id}`) with the caller's query and lease nonce. */
-  forward<T>(method: string, id: string, path: string, query: string, body: unknown, headers: Record<string, string>): Promise<T> {
+  /** Tells the agent these token ids are revoked, so it refuses them before its next refresh. */
+  revoke(tokenIds: string[]): Promise<void> {
+    return this.#call('POST', '/v1/revocations', { ids: tokenIds }, undefined, 5_000);
+  }
+
+  /** Forwards a per-machine call (`path` below `/v1/machines/{id}`) with the caller's token, query and lease nonce. */
+  forward<T>(method: string, id: string, path: string, query: string, body: unknown, headers: Record<string, string>, token: string): Promise<T> {
     const suffix = query === '' ? '' : `?${query}`;
     // A wait may legitimately take its full timeout (≤ 60 s); give the call a little more.
-    return this.#call(method, `/v1/machines/${id}${path}${suffix}`, body, headers, 75_000);
+    return this.#call(method, `/v1/machines/${id}${path}${suffix}`, body, headers, 75_000, token);
   }
 }

@@ -1,19 +1,21 @@
 /**
- * Who is calling and what they may do. The API asks an Authenticator on every request; the
- * static admin token of `aloft up` is one implementation, macaroon tokens another.
+ * Who is calling and what they may do. Every request carries macaroon tokens; the gateway
+ * verifies them itself with the platform keyring (no call to anyone) and checks each route's
+ * action, organization, app, machine and region against the tokens' caveats.
  */
 import type { FastifyRequest } from 'fastify';
-import { AuthError, requireStaticToken } from '../lib/index.ts';
+import { AuthError, type Clock } from '../lib/index.ts';
+import { authenticateToken, authorizeToken, parseAuthorization, type Action, type Keyring, type RevocationSet, type Verified } from '../tokens/index.ts';
 
-export type Action = 'read' | 'write' | 'create' | 'delete' | 'deploy';
+export type { Action };
 
 export interface Principal {
+  /** The most specific id of the first valid token: what leases name as their owner. */
   subject: string;
-  /** Organizations the caller may act in; null means every organization (the platform admin). */
-  orgs: string[] | null;
-  /** Apps the caller may touch; null means every app of its organizations. */
-  apps: string[] | null;
-  actions: Action[] | null;
+  /** The organization of the first valid token. */
+  org: string;
+  /** Every valid token the request carried, with its verification. */
+  tokens: { token: string; verified: Verified }[];
 }
 
 export interface AccessRequest {
@@ -25,36 +27,59 @@ export interface AccessRequest {
 }
 
 export interface Authenticator {
-  /** Identifies the caller; throws AuthError 401 when the credentials are missing or bad. */
-  authenticate(request: FastifyRequest): Promise<Principal>;
-  /** Throws AuthError 403 when `principal` may not do `access`. */
-  authorize(principal: Principal, access: AccessRequest): void;
+  /** Verifies the request's tokens; throws AuthError 401 when none is present and valid. */
+  authenticate(request: FastifyRequest): Principal;
+  /**
+   * Throws AuthError 403 naming the refusing caveat when no token of `principal` allows
+   * `access`; returns the token that does, so it can be forwarded to the host that does the work.
+   */
+  authorize(principal: Principal, access: AccessRequest): string;
 }
 
-/** One admin token that may do everything: what `aloft up` prints for a single-operator platform. */
-export function staticAdminAuthenticator(token: string): Authenticator {
+export interface TokenAuthenticatorOptions {
+  keyring: Keyring;
+  revocations: RevocationSet;
+  clock: Clock;
+}
+
+export function tokenAuthenticator(opts: TokenAuthenticatorOptions): Authenticator {
+  const isRevoked = (id: string): boolean => opts.revocations.isRevoked(id);
   return {
-    async authenticate(request) {
-      requireStaticToken(request, token);
-      return { subject: 'admin', orgs: null, apps: null, actions: null };
+    authenticate(request) {
+      const tokens: Principal['tokens'] = [];
+      let firstError: unknown;
+      for (const token of parseAuthorization(request.headers.authorization)) {
+        try {
+          tokens.push({ token, verified: authenticateToken(token, opts.keyring, opts.clock.now(), { isRevoked }) });
+        } catch (err) {
+          firstError ??= err;
+        }
+      }
+      const first = tokens[0];
+      if (first === undefined) throw firstError;
+      return { subject: first.verified.tokenIds.at(-1)!, org: first.verified.org, tokens };
     },
     authorize(principal, access) {
-      checkScope(principal, access);
+      let firstError: unknown;
+      for (const { token, verified } of principal.tokens) {
+        try {
+          authorizeToken(verified, { ...access, now: opts.clock.now() });
+          return token;
+        } catch (err) {
+          firstError ??= err;
+        }
+      }
+      throw firstError ?? new AuthError('forbidden', 'no token allows this request');
     },
   };
 }
 
-/** The generic scope check shared by authenticators whose principals carry org/app/action lists. */
-export function checkScope(principal: Principal, access: AccessRequest): void {
-  if (principal.orgs !== null && !principal.orgs.includes(access.org)) {
-    throw new AuthError('forbidden', `this token is not valid for organization '${access.org}'`);
-  }
-  if (access.app !== undefined && principal.apps !== null && !principal.apps.includes(access.app)) {
-    throw new AuthError('forbidden', `this token is not valid for app '${access.app}'`);
-  }
-  if (principal.actions !== null && !principal.actions.includes(access.action)) {
-    throw new AuthError('forbidden', `this token does not allow '${access.action}'`, {
-      hint: 'use a token with that action, e.g. `aloft tokens create` with the needed --actions',
-    });
+/** Whether `principal` may do `access`, for listings that leave out what the caller may not see. */
+export function allows(auth: Authenticator, principal: Principal, access: AccessRequest): boolean {
+  try {
+    auth.authorize(principal, access);
+    return true;
+  } catch {
+    return false;
   }
 }

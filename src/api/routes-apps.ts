@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AloftError, objectBody, parseOrThrow, randomHex } from '../lib/index.ts';
+import { allows } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
 import type { AppRow } from './store.ts';
 
@@ -17,8 +18,8 @@ const createAppBody = z.strictObject({
 export function appRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/v1/apps', async (request, reply) => {
     const body = parseOrThrow(createAppBody, objectBody(request.body), '');
-    const principal = await ctx.auth.authenticate(request);
-    ctx.auth.authorize(principal, { org: body.org_slug, action: 'create' });
+    const principal = ctx.auth.authenticate(request);
+    ctx.auth.authorize(principal, { org: body.org_slug, app: body.app_name, action: 'create' });
     const org = ctx.store.org(body.org_slug);
     const row = ctx.store.createApp({
       id: randomHex(8),
@@ -31,31 +32,25 @@ export function appRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.get('/v1/apps', async (request) => {
-    const principal = await ctx.auth.authenticate(request);
+    const principal = ctx.auth.authenticate(request);
     const orgSlug = (request.query as { org_slug?: string }).org_slug;
-    const rows = ctx.store.apps(orgSlug).filter((row) => {
-      try {
-        ctx.auth.authorize(principal, { org: row.org_slug, app: row.name, action: 'read' });
-        return true;
-      } catch {
-        return false; // apps the caller may not read are not listed, not refused
-      }
-    });
+    // Apps the caller may not read are left out, not refused.
+    const rows = ctx.store.apps(orgSlug).filter((row) => allows(ctx.auth, principal, { org: row.org_slug, app: row.name, action: 'read' }));
     return { total_apps: rows.length, apps: rows.map((row) => appView(ctx, row)) };
   });
 
   app.get('/v1/apps/:app', async (request) => {
-    const { app: row } = await authorizeApp(ctx, request, (request.params as { app: string }).app, 'read');
+    const { app: row } = authorizeApp(ctx, request, (request.params as { app: string }).app, 'read');
     return appView(ctx, row);
   });
 
   app.delete('/v1/apps/:app', async (request, reply) => {
-    const { app: row } = await authorizeApp(ctx, request, (request.params as { app: string }).app, 'delete');
+    const { app: row, token } = authorizeApp(ctx, request, (request.params as { app: string }).app, 'delete');
     // Machines first: if a host cannot be reached the app stays, with what is left, and the error says which host.
     for (const pin of ctx.store.pins(row.name)) {
       await ctx
         .agentOf(ctx.store.host(pin.host_id))
-        .forward('DELETE', pin.machine_id, '', 'force=true', undefined, {})
+        .forward('DELETE', pin.machine_id, '', 'force=true', undefined, {}, token)
         .catch((err: unknown) => {
           // Already destroyed or unknown on its host: nothing left to destroy.
           if (!(err instanceof AloftError && (err.status === 410 || err.code === 'machine_not_found'))) throw err;

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { leaseNonceHeader } from '../agent/index.ts';
-import { AloftError, machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
+import { AloftError, expandImageRef, machineConfigSchema, newMachineId, objectBody, parseOrThrow, type Machine } from '../lib/index.ts';
 import type { Action } from './auth.ts';
+import { allows } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
-import { expandImageRef } from './image-ref.ts';
 import { placeMachine } from './placement.ts';
+import type { PinRow } from './store.ts';
 
 const createMachineBody = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes').optional(),
@@ -38,14 +39,14 @@ const forwarded: { method: 'GET' | 'POST' | 'DELETE'; path: string; action: Acti
 
 export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/v1/apps/:app/machines', async (request) => {
-    const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'create');
     const body = parseOrThrow(createMachineBody, objectBody(request.body), '');
+    const id = newMachineId();
+    const region = body.region ?? ctx.defaultRegion;
+    const { app: row, token } = authorizeApp(ctx, request, (request.params as Params).app, 'create', { machineId: id, region });
     const config = parseOrThrow(machineConfigSchema, body.config, 'config');
     config.image = expandImageRef(config.image, row.org_slug, ctx.registryHost);
-    const id = newMachineId();
     const name = body.name ?? id;
     ctx.store.checkNameFree(row.name, name);
-    const region = body.region ?? ctx.defaultRegion;
     const { host, reservationId } = await placeMachine(region, ctx.store.hosts(region), ctx.agentOf, {
       cpus: config.guest.cpus,
       memoryMb: config.guest.memory_mb,
@@ -72,7 +73,7 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
         config,
         reservation_id: reservationId,
         ...(body.skip_launch === undefined ? {} : { skip_launch: body.skip_launch }),
-      });
+      }, token);
     } catch (err) {
       ctx.store.unpin(id);
       void agent.release(reservationId).catch(() => undefined);
@@ -82,7 +83,16 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.get('/v1/apps/:app/machines', async (request) => {
-    const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'read');
+    const principal = ctx.auth.authenticate(request);
+    const row = ctx.store.app((request.params as Params).app);
+    const appAccess = { org: row.org_slug, app: row.name, action: 'read' as const };
+    // A token limited to some machines or regions lists those; one that allows none of them is refused.
+    let visible = (_m: Machine): boolean => true;
+    if (!allows(ctx.auth, principal, appAccess)) {
+      const pinned = ctx.store.pins(row.name).filter((pin) => allows(ctx.auth, principal, { ...appAccess, machineId: pin.machine_id, region: pin.region }));
+      if (pinned.length === 0) ctx.auth.authorize(principal, appAccess);
+      visible = (m) => allows(ctx.auth, principal, { ...appAccess, machineId: m.id, region: m.region });
+    }
     const query = request.query as Record<string, string | undefined>;
     const includeDeleted = query.include_deleted === 'true';
     const hosts = ctx.store.hosts(query.region);
@@ -90,18 +100,19 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const metadata = Object.entries(query).filter(([k]) => k.startsWith('metadata.'));
     return lists
       .flat()
+      .filter(visible)
       .filter((m) => metadata.every(([k, v]) => m.config.metadata[k.slice('metadata.'.length)] === v))
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
   });
 
   app.post('/v1/apps/:app/machines/:id', async (request) => {
     const params = request.params as Params;
-    const { app: row } = await authorizeApp(ctx, request, params.app, 'write');
+    const access = authorizeMachine(ctx, request, params, 'write');
     const body = objectBody(request.body);
     // Validate here too, so a bad config is refused before any host is asked.
     const config = parseOrThrow(machineConfigSchema, body.config, 'config');
-    config.image = expandImageRef(config.image, row.org_slug, ctx.registryHost);
-    return forward(ctx, request, 'POST', params, '', { ...body, config });
+    config.image = expandImageRef(config.image, access.app.org_slug, ctx.registryHost);
+    return forward(ctx, request, access, 'POST', '', { ...body, config });
   });
 
   for (const route of forwarded) {
@@ -110,9 +121,9 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
       url: `/v1/apps/:app/machines/:id${route.path}`,
       handler: async (request, reply) => {
         const params = request.params as Params;
-        await authorizeApp(ctx, request, params.app, route.action);
-        if (route.method === 'DELETE' && route.path === '') return destroyAndUnpin(ctx, request, params);
-        const result = await forward(ctx, request, route.method, params, route.path, route.method === 'POST' ? objectBody(request.body) : undefined);
+        const access = authorizeMachine(ctx, request, params, route.action);
+        if (route.method === 'DELETE' && route.path === '') return destroyAndUnpin(ctx, request, access);
+        const result = await forward(ctx, request, access, route.method, route.path, route.method === 'POST' ? objectBody(request.body) : undefined);
         if (route.method === 'POST' && route.path === '/lease') void reply.status(201);
         return result;
       },
@@ -120,27 +131,52 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
   }
 }
 
-/** Destroys on the host, then unpins; a machine the host already destroyed or forgot is unpinned too. */
-async function destroyAndUnpin(ctx: ApiContext, request: FastifyRequest, params: Params): Promise<unknown> {
+interface MachineAccess {
+  app: { org_slug: string };
+  pin: PinRow;
+  /** The caller's token that allowed the call; the agent verifies it again against its own record. */
+  token: string;
+}
+
+/**
+ * Checks the caller may do `action` on this machine (its app, id and region). An unknown machine
+ * is only reported as not found to a caller who could act on it if it existed, so other
+ * organizations cannot probe for machine ids.
+ */
+function authorizeMachine(ctx: ApiContext, request: FastifyRequest, params: Params, action: Action): MachineAccess {
+  const principal = ctx.auth.authenticate(request);
+  const app = ctx.store.app(params.app);
+  let pin: PinRow;
   try {
-    const result = await forward(ctx, request, 'DELETE', params, '', undefined);
-    ctx.store.unpin(params.id);
+    pin = ctx.store.pinOf(params.app, params.id);
+  } catch (err) {
+    ctx.auth.authorize(principal, { org: app.org_slug, app: app.name, action, machineId: params.id });
+    throw err;
+  }
+  const token = ctx.auth.authorize(principal, { org: app.org_slug, app: app.name, action, machineId: pin.machine_id, region: pin.region });
+  return { app, pin, token };
+}
+
+/** Destroys on the host, then unpins; a machine the host already destroyed or forgot is unpinned too. */
+async function destroyAndUnpin(ctx: ApiContext, request: FastifyRequest, access: MachineAccess): Promise<unknown> {
+  try {
+    const result = await forward(ctx, request, access, 'DELETE', '', undefined);
+    ctx.store.unpin(access.pin.machine_id);
     return result;
   } catch (err) {
     if (err instanceof AloftError && (err.status === 410 || err.code === 'machine_not_found')) {
-      ctx.store.unpin(params.id);
+      ctx.store.unpin(access.pin.machine_id);
       return { ok: true };
     }
     throw err;
   }
 }
 
-async function forward(ctx: ApiContext, request: FastifyRequest, method: string, params: Params, path: string, body: unknown): Promise<unknown> {
-  const pin = ctx.store.pinOf(params.app, params.id);
-  const agent = ctx.agentOf(ctx.store.host(pin.host_id));
+async function forward(ctx: ApiContext, request: FastifyRequest, access: MachineAccess, method: string, path: string, body: unknown): Promise<unknown> {
+  const agent = ctx.agentOf(ctx.store.host(access.pin.host_id));
   const headers: Record<string, string> = {};
   const nonce = request.headers[leaseNonceHeader];
   if (typeof nonce === 'string') headers[leaseNonceHeader] = nonce;
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
-  return agent.forward(method, params.id, path, query, body, headers);
+  return agent.forward(method, access.pin.machine_id, path, query, body, headers, access.token);
 }

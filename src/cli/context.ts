@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { ApiClient } from './api-client.ts';
-import { defaultDataDir, resolveEndpoints, type Endpoints } from './endpoints.ts';
+import { defaultDataDir, resolveEndpoints, resolveToken, type EndpointFlags, type Endpoints } from './endpoints.ts';
 
 export interface GlobalOptions {
   dataDir: string;
   json: boolean;
   app?: string;
+  /** `--api-url` and `--access-token`, which beat the environment and every config file. */
+  flags: EndpointFlags;
 }
 
 /** Options of the command plus the global ones, and lazily the API client. */
@@ -13,12 +15,22 @@ export class CliContext {
   readonly options: GlobalOptions;
 
   constructor(command: Command) {
-    const o = command.optsWithGlobals() as Partial<GlobalOptions>;
-    this.options = { dataDir: o.dataDir ?? defaultDataDir, json: o.json === true, ...(o.app === undefined ? {} : { app: o.app }) };
+    const o = command.optsWithGlobals() as Partial<Omit<GlobalOptions, 'flags'>> & EndpointFlags;
+    this.options = {
+      dataDir: o.dataDir ?? defaultDataDir,
+      json: o.json === true,
+      ...(typeof o.app === 'string' ? { app: o.app } : {}),
+      flags: { ...(o.apiUrl === undefined ? {} : { apiUrl: o.apiUrl }), ...(o.accessToken === undefined ? {} : { accessToken: o.accessToken }) },
+    };
   }
 
   get endpoints(): Endpoints {
-    return resolveEndpoints(this.options.dataDir);
+    return resolveEndpoints(this.options.dataDir, this.options.flags);
+  }
+
+  /** The token alone, for commands that work offline; undefined when no source has one. */
+  get token(): string | undefined {
+    return resolveToken(this.options.dataDir, this.options.flags);
   }
 
   client(): ApiClient {

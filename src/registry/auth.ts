@@ -1,12 +1,34 @@
 /**
- * Authorization is a hook: the server asks `authorize` about every request and knows nothing of
- * tokens itself, so Aloft's macaroon tokens can plug in later without touching the server.
- * `staticTokenAuth` is the simple implementation shipped for now: one shared secret, accepted as
- * a bearer token or as the password of HTTP basic auth (docker-style clients send that), plus a
- * docker-style `/token` endpoint so clients that do the token dance (skopeo `--creds`) work.
+ * Registry authorization with Aloft's macaroon tokens. The server asks `authorize` about every
+ * request and knows nothing of tokens itself. A token arrives as a bearer token or as the
+ * password of HTTP basic auth (any user name; docker-style clients and buildah send that), and
+ * is verified here with the platform keyring and a local revocation set — no call to the API.
+ *
+ * Repositories are `<org>/<name>`: a request on `acme/web` is checked as organization `acme`,
+ * so one organization's token can neither read nor write another's repositories (and a
+ * cross-organization mount, which needs pull on the source, falls back to a plain upload).
+ * Platform tokens (minted by agents from the keyring) may pull any repository, nothing else.
+ *
+ * `GET /token` does the docker token dance: it takes the caller's token and returns it
+ * attenuated to the repositories and actions asked for (a `registry` caveat) and to a few
+ * minutes, so what a client caches is narrow and short-lived.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Clock } from '../lib/clock.ts';
+import { AuthError } from '../lib/errors.ts';
+import {
+  attenuate,
+  authenticateToken,
+  authorizeToken,
+  parseAuthorization,
+  PLATFORM_ORG,
+  type Action,
+  type Keyring,
+  type RegistryAction as TokenRegistryAction,
+  type RevocationSet,
+  type Verified,
+} from '../tokens/index.ts';
+import { organizationOf } from './names.ts';
 
 export type RegistryAction = 'pull' | 'push' | 'delete';
 
@@ -20,8 +42,8 @@ export interface AuthorizeRequest {
 
 export type AuthorizeResult =
   | { ok: true; subject: string }
-  /** `challenge` is sent as WWW-Authenticate with a 401. */
-  | { ok: false; status: 401 | 403; challenge?: string };
+  /** `challenge` is sent as WWW-Authenticate with a 401; `message` says why (which caveat refused). */
+  | { ok: false; status: 401 | 403; challenge?: string; message?: string };
 
 export type Authorize = (request: AuthorizeRequest) => Promise<AuthorizeResult>;
 
@@ -33,62 +55,124 @@ export interface TokenRequest {
   ip: string;
 }
 
-export type TokenResult = { ok: true; token: string; expiresInS: number } | { ok: false; status: 401 | 403; challenge?: string };
+export type TokenResult = { ok: true; token: string; expiresInS: number } | { ok: false; status: 401 | 403; challenge?: string; message?: string };
 
 /** Serves `GET /token`: exchanges the caller's credentials for a bearer token. */
 export type IssueToken = (request: TokenRequest) => Promise<TokenResult>;
 
-export interface StaticTokenAuthOptions {
-  token: string;
+export interface TokenAuthOptions {
+  keyring: Keyring;
+  revocations: RevocationSet;
+  clock: Clock;
   /** The `service` named in challenges; clients echo it to the token endpoint. */
   service?: string;
   /** Absolute URL of the token endpoint; default `http://<Host header>/token`. */
   realm?: string;
+  /** Lifetime of tokens from `/token`; default 10 minutes. */
+  tokenTtlS?: number;
 }
 
-/** How long clients may cache a token from `/token` before asking again. */
-const staticTokenTtlS = 3600;
+/** Long enough for clients that do not refresh mid-push, short enough that a cached token soon dies. */
+const issuedTokenTtlSDefault = 600;
 /** A Host header we will echo into a challenge: host name or address and port, nothing else. */
 const safeHostPattern = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
+/** Bounds the work one `/token` call can ask for. */
+const scopesMax = 32;
 
-export function staticTokenAuth(options: StaticTokenAuthOptions): { authorize: Authorize; issueToken: IssueToken } {
-  if (options.token.length === 0) throw new Error('staticTokenAuth needs a non-empty token');
-  const expected = Buffer.from(options.token);
+/** What each registry action needs from a token: the platform action and the registry caveat's action. */
+const needs: Record<RegistryAction, { action: Action; registryAction: TokenRegistryAction }> = {
+  pull: { action: 'read', registryAction: 'pull' },
+  push: { action: 'write', registryAction: 'push' },
+  delete: { action: 'delete', registryAction: 'push' },
+};
+
+export function tokenAuth(options: TokenAuthOptions): { authorize: Authorize; issueToken: IssueToken } {
   const service = options.service ?? 'aloft-registry';
-  const matches = (candidate: string | null): boolean => {
-    if (candidate === null) return false;
-    const given = Buffer.from(candidate);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
+  const ttlS = options.tokenTtlS ?? issuedTokenTtlSDefault;
   const challenge = (headers: IncomingHttpHeaders, scope: string | null): string => {
     const host = typeof headers.host === 'string' && safeHostPattern.test(headers.host) ? headers.host : '127.0.0.1';
     const realm = options.realm ?? `http://${host}/token`;
     return `Bearer realm="${realm}",service="${service}"${scope === null ? '' : `,scope="${scope}"`}`;
   };
+  const authenticate = (headers: IncomingHttpHeaders): { token: string; verified: Verified } => {
+    const [token] = parseAuthorization(headers.authorization);
+    const verified = authenticateToken(token!, options.keyring, options.clock.now(), { isRevoked: (id) => options.revocations.isRevoked(id) });
+    return { token: token!, verified };
+  };
+  /** Throws AuthError 403 naming the refusing caveat. */
+  const check = (verified: Verified, repository: string, action: RegistryAction): void => {
+    if (verified.org === PLATFORM_ORG && action !== 'pull') throw new AuthError('forbidden', 'platform tokens may only pull');
+    const org = verified.org === PLATFORM_ORG ? PLATFORM_ORG : organizationOf(repository);
+    authorizeToken(verified, { org, repository, ...needs[action], now: options.clock.now() });
+  };
 
   const authorize: Authorize = async (request) => {
-    if (matches(credentialOf(request.headers))) return { ok: true, subject: 'static-token' };
     const scope = request.repository === null ? null : `repository:${request.repository}:${scopeActions[request.action]}`;
-    return { ok: false, status: 401, challenge: challenge(request.headers, scope) };
+    let verified: Verified;
+    try {
+      ({ verified } = authenticate(request.headers));
+    } catch (err) {
+      return { ok: false, status: 401, challenge: challenge(request.headers, scope), message: messageOf(err) };
+    }
+    if (request.repository === null) return { ok: true, subject: verified.tokenIds.at(-1)! };
+    try {
+      check(verified, request.repository, request.action);
+      return { ok: true, subject: verified.tokenIds.at(-1)! };
+    } catch (err) {
+      const status = err instanceof AuthError && err.status === 403 ? 403 : 401;
+      return { ok: false, status, message: messageOf(err), ...(status === 401 ? { challenge: challenge(request.headers, scope) } : {}) };
+    }
   };
+
   const issueToken: IssueToken = async (request) => {
-    if (matches(credentialOf(request.headers))) return { ok: true, token: options.token, expiresInS: staticTokenTtlS };
-    return { ok: false, status: 401, challenge: `Basic realm="${service}"` };
+    let caller: { token: string; verified: Verified };
+    try {
+      caller = authenticate(request.headers);
+    } catch (err) {
+      return { ok: false, status: 401, challenge: `Basic realm="${service}"`, message: messageOf(err) };
+    }
+    // Scopes come as repeated parameters or space-separated in one (both forms are in use).
+    const wanted = request.scopes.flatMap((s) => s.split(' ')).slice(0, scopesMax).flatMap(parseScope);
+    const repositories = new Set<string>();
+    const actions = new Set<TokenRegistryAction>();
+    let refusal: unknown;
+    for (const { repository, action } of wanted) {
+      try {
+        check(caller.verified, repository, action);
+        repositories.add(repository);
+        actions.add(needs[action].registryAction);
+      } catch (err) {
+        refusal ??= err;
+      }
+    }
+    // Asked for something and granted none of it: say why now rather than hand out a useless token.
+    if (wanted.length > 0 && repositories.size === 0) return { ok: false, status: 403, message: messageOf(refusal) };
+    // One caveat for all granted repositories with the union of granted actions: never more than
+    // the caller's token allows (it stays in the chain), at most a little more than asked.
+    const token = attenuate(caller.token, [
+      { type: 'registry', repositories: [...repositories], actions: [...actions] },
+      { type: 'expires', notAfterMs: options.clock.now() + ttlS * 1000 },
+    ]);
+    return { ok: true, token, expiresInS: ttlS };
   };
   return { authorize, issueToken };
 }
 
 const scopeActions: Record<RegistryAction, string> = { pull: 'pull', push: 'pull,push', delete: 'delete' };
 
-/** The secret a request carries: a bearer token, or the password of basic auth. */
-export function credentialOf(headers: IncomingHttpHeaders): string | null {
-  const header = headers.authorization;
-  if (typeof header !== 'string') return null;
-  const [scheme, value] = header.split(' ', 2);
-  if (value === undefined) return null;
-  if (scheme?.toLowerCase() === 'bearer') return value.trim();
-  if (scheme?.toLowerCase() !== 'basic') return null;
-  const decoded = Buffer.from(value.trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? null : decoded.slice(colon + 1);
+/**
+ * `repository:acme/web:pull,push` → one entry per action (`*`, which deleting clients ask for,
+ * means all three); other scope types (catalog) grant nothing.
+ */
+function parseScope(scope: string): { repository: string; action: RegistryAction }[] {
+  const parts = scope.split(':');
+  if (parts.length !== 3 || parts[0] !== 'repository') return [];
+  return parts[2]!
+    .split(',')
+    .flatMap((a): RegistryAction[] => (a === '*' ? ['pull', 'push', 'delete'] : a === 'pull' || a === 'push' || a === 'delete' ? [a] : []))
+    .map((action) => ({ repository: parts[1]!, action }));
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : 'token refused';
 }

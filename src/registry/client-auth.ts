@@ -7,10 +7,10 @@ import { request, type Dispatcher } from 'undici';
 import { AuthError } from '../lib/errors.ts';
 
 export interface RegistryCredentials {
-  /** Any name works with Aloft's static token; other registries need the real one. */
+  /** Any name works with Aloft's tokens; other registries need the real one. */
   username?: string;
-  /** A password or token. */
-  password: string;
+  /** A password or token; a function is called at each token exchange, for credentials that are minted short-lived. */
+  password: string | (() => string);
 }
 
 export interface Challenge {
@@ -30,7 +30,8 @@ export function parseChallenge(header: string): Challenge | null {
 }
 
 function basicHeader(credentials: RegistryCredentials): string {
-  return `Basic ${Buffer.from(`${credentials.username ?? 'aloft'}:${credentials.password}`).toString('base64')}`;
+  const password = typeof credentials.password === 'string' ? credentials.password : credentials.password();
+  return `Basic ${Buffer.from(`${credentials.username ?? 'aloft'}:${password}`).toString('base64')}`;
 }
 
 /** The Authorization header that answers `challenge`, fetching a token if it is a bearer challenge. */
@@ -50,7 +51,9 @@ export async function answerChallenge(
   }
   const url = new URL(realm);
   if (challenge.params.service !== undefined) url.searchParams.set('service', challenge.params.service);
-  url.searchParams.set('scope', challenge.params.scope ?? scope);
+  // Ask for what the challenge names and what this call needs (a mount needs pull on its source too).
+  const scopes = new Set([...(challenge.params.scope?.split(' ') ?? []), ...scope.split(' ')].filter((s) => s !== ''));
+  for (const s of scopes) url.searchParams.append('scope', s);
   const response = await request(url, {
     dispatcher,
     headers: credentials === undefined ? {} : { authorization: basicHeader(credentials) },

@@ -4,13 +4,13 @@
  */
 export { createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server.ts';
 export {
-  staticTokenAuth,
+  tokenAuth,
   type Authorize,
   type AuthorizeRequest,
   type AuthorizeResult,
   type IssueToken,
   type RegistryAction,
-  type StaticTokenAuthOptions,
+  type TokenAuthOptions,
   type TokenRequest,
   type TokenResult,
 } from './auth.ts';

@@ -135,9 +135,9 @@ async function authorizeRequest(ctx: HandlerContext, repository: string | null, 
   const result = await ctx.authorize({ headers: ctx.req.headers, repository, action, ip: ctx.ip });
   if (result.ok) return;
   if (result.status === 403) {
-    throw new RegistryError('DENIED', `${action} on ${repository ?? 'the registry'} is not allowed`, { detail: { name: repository, action } });
+    throw new RegistryError('DENIED', result.message ?? `${action} on ${repository ?? 'the registry'} is not allowed`, { detail: { name: repository, action } });
   }
-  throw new RegistryError('UNAUTHORIZED', 'authentication required', {
+  throw new RegistryError('UNAUTHORIZED', result.message ?? 'authentication required', {
     detail: { name: repository, action },
     headers: result.challenge === undefined ? {} : { 'WWW-Authenticate': result.challenge },
   });
@@ -181,7 +181,7 @@ async function handleToken(ctx: HandlerContext, issueToken: IssueToken | undefin
   if (!result.ok) {
     const status = result.status;
     const code = status === 401 ? 'UNAUTHORIZED' : 'DENIED';
-    throw new RegistryError(code, 'credentials refused', { status, headers: result.challenge === undefined ? {} : { 'WWW-Authenticate': result.challenge } });
+    throw new RegistryError(code, result.message ?? 'credentials refused', { status, headers: result.challenge === undefined ? {} : { 'WWW-Authenticate': result.challenge } });
   }
   sendJson(ctx.res, 200, { token: result.token, access_token: result.token, expires_in: result.expiresInS });
 }

@@ -7,7 +7,7 @@ import { AuthError } from '../lib/index.ts';
 import { decodeCaveat } from './caveats.ts';
 import type { Caveat } from './caveats.ts';
 import { refusal } from './check.ts';
-import type { TokenRequest } from './check.ts';
+import type { Refusal, TokenRequest } from './check.ts';
 import { decodeToken } from './format.ts';
 import { decodeIdentifier } from './identifier.ts';
 import type { Keyring } from './keyring.ts';
@@ -34,6 +34,17 @@ export interface Verified {
 
 /** Throws AuthError: 401 for a token that is not valid at all, 403 for one that does not cover the request. */
 export function verifyToken(token: string, keyring: Keyring, request: TokenRequest, options: VerifyOptions = {}): Verified {
+  const verified = authenticateToken(token, keyring, request.now, options);
+  authorizeToken(verified, request);
+  return verified;
+}
+
+/**
+ * The half of verification that does not depend on the request: signature, revocation and
+ * expiry. Throws AuthError 401. Callers that check one token against many requests (a listing
+ * filtered by what the caller may read) authenticate once and then `authorizeToken` each.
+ */
+export function authenticateToken(token: string, keyring: Keyring, nowMs: number, options: VerifyOptions = {}): Verified {
   const isRevoked = options.isRevoked ?? (() => false);
   const m = decodeToken(token);
   const id = decodeIdentifier(m.identifier);
@@ -64,18 +75,34 @@ export function verifyToken(token: string, keyring: Keyring, request: TokenReque
   });
   const orgs = caveats.filter((c) => c.type === 'org');
   if (orgs.length === 0) throw unauthorized('malformed', 'token names no organization');
-
+  // Expiry and revocation make the token invalid whatever it is used for, so they are checked here (401).
   caveats.forEach((caveat, index) => {
-    const refused = refusal(caveat, request, isRevoked);
-    if (refused === undefined) return;
-    const message = `token refused by caveat ${index + 1} (${caveat.type}): ${refused.reason}`;
-    const details = { reason: refused.kind, caveat: index + 1, caveatType: caveat.type };
-    if (refused.kind === 'refused') throw new AuthError('forbidden', message, { details });
-    throw new AuthError('unauthorized', message, { details, hint: 'ask for a new token' });
+    if (caveat.type !== 'expires' && caveat.type !== 'token') return;
+    const refused = refusal(caveat, { org: '', action: 'read', now: nowMs }, isRevoked);
+    if (refused !== undefined) throw refusalError(refused, caveat, index);
   });
 
   const derived = caveats.flatMap((c) => (c.type === 'token' ? [c.tokenId] : []));
   return { ok: true, tokenId: id.tokenId, tokenIds: [id.tokenId, ...derived], org: orgs[0]!.org, keyId: id.keyId, caveats };
+}
+
+/**
+ * Checks every caveat of an authenticated token against `request`; throws AuthError 403 naming
+ * the first caveat that refuses and what it allows. Expiry is checked again at `request.now`.
+ */
+export function authorizeToken(verified: Verified, request: TokenRequest): void {
+  // Revocation was settled by authenticateToken; a `token` caveat has nothing else to refuse.
+  verified.caveats.forEach((caveat, index) => {
+    const refused = refusal(caveat, request, () => false);
+    if (refused !== undefined) throw refusalError(refused, caveat, index);
+  });
+}
+
+function refusalError(refused: Refusal, caveat: Caveat, index: number): AuthError {
+  const message = `token refused by caveat ${index + 1} (${caveat.type}): ${refused.reason}`;
+  const details = { reason: refused.kind, caveat: index + 1, caveatType: caveat.type };
+  if (refused.kind === 'refused') return new AuthError('forbidden', message, { details });
+  return new AuthError('unauthorized', message, { details, hint: 'ask for a new token' });
 }
 
 function unauthorized(reason: string, message: string, options: { hint?: string } = {}): AuthError {

@@ -13,22 +13,29 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { buildExampleImage } from '../../src/build/index.ts';
-import { randomHex, requestJson, silentLogger, newMachineId, type Machine } from '../../src/lib/index.ts';
-import { RegistryClient, createRegistryServer, staticTokenAuth, type RegistryServer } from '../../src/registry/index.ts';
+import { requestJson, silentLogger, newMachineId, systemClock, type Machine } from '../../src/lib/index.ts';
+import { RegistryClient, createRegistryServer, tokenAuth, type RegistryServer } from '../../src/registry/index.ts';
+import { Keyring, mintToken, RevocationList } from '../../src/tokens/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const isRoot = process.getuid?.() === 0;
-const token = `t${randomHex(16)}`;
+const keyring = new Keyring(systemClock);
+keyring.rotate();
+/** Admin of `personal`, the org the test machines belong to; the agent verifies it with the keyring it is given. */
+const token = mintToken({ keyring, org: 'personal' });
 const createPoints = ['pull_image', 'attach_network', 'prepare_instance', 'launch'].flatMap((s) => [`create:${s}:before`, `create:${s}:after`]);
 const destroyPoints = ['stop_instance', 'destroy_instance', 'detach_network', 'mark_destroyed'].flatMap((s) => [`destroy:${s}:before`, `destroy:${s}:after`]);
 
 let registry: RegistryServer;
 let registryUrl: string;
 let workDir: string;
+let keyringDir: string;
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'aloft-crash-'));
-  const auth = staticTokenAuth({ token });
+  keyringDir = join(workDir, 'keyring');
+  await keyring.save(keyringDir);
+  const auth = tokenAuth({ keyring, revocations: new RevocationList(), clock: systemClock });
   registry = await createRegistryServer({ dataDir: join(workDir, 'registry'), authorize: auth.authorize, issueToken: auth.issueToken, logger: silentLogger() });
   registryUrl = await registry.listen(0, '127.0.0.1');
   const client = new RegistryClient({ url: registryUrl, credentials: { password: token } });
@@ -48,7 +55,7 @@ interface RunningAgent {
 }
 
 async function startAgent(dataDir: string, crashAt?: string): Promise<RunningAgent> {
-  const child = spawn(process.execPath, ['src/agent/main.ts', '--data-dir', dataDir, '--token', token, '--registry', registryUrl, '--name-prefix', 'act'], {
+  const child = spawn(process.execPath, ['src/agent/main.ts', '--data-dir', dataDir, '--keyring', keyringDir, '--registry', registryUrl, '--name-prefix', 'act'], {
     env: { ...process.env, ALOFT_LOG_LEVEL: process.env.ALOFT_TEST_LOG ?? 'warn', ...(crashAt === undefined ? {} : { ALOFT_AGENT_CRASH_AT: crashAt }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

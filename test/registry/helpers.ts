@@ -4,9 +4,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createRegistryServer, RegistryClient, staticTokenAuth, type RegistryServer, type RegistryServerOptions } from '../../src/registry/index.ts';
+import { systemClock } from '../../src/lib/index.ts';
+import { createRegistryServer, RegistryClient, tokenAuth, type RegistryServer, type RegistryServerOptions } from '../../src/registry/index.ts';
+import { Keyring, mintToken, RevocationList } from '../../src/tokens/index.ts';
 
-export const token = 'test-token-123';
+/** The platform keyring every harness verifies with. */
+export const keyring = new Keyring(systemClock);
+keyring.rotate();
+
+/** An organization-admin token of `org`. */
+export function tokenFor(org: string, tokenId?: string): string {
+  return mintToken({ keyring, org, ...(tokenId === undefined ? {} : { tokenId }) });
+}
+
+/** The token the harness's client and `call` use: admin of `acme`, where the tests' repositories live. */
+export const token = tokenFor('acme');
 
 export interface Harness {
   server: RegistryServer;
@@ -16,6 +28,8 @@ export interface Harness {
   dir: string;
   dataDir: string;
   client: RegistryClient;
+  /** The registry's revoked ids; tests add to it as the API's push would. */
+  revocations: RevocationList;
   /** fetch against the registry with the token. */
   call(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
@@ -24,7 +38,8 @@ export interface Harness {
 export async function startRegistry(options: Partial<RegistryServerOptions> = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'aloft-registry-test-'));
   const dataDir = join(dir, 'data');
-  const server = await createRegistryServer({ dataDir, ...staticTokenAuth({ token }), ...options });
+  const revocations = new RevocationList();
+  const server = await createRegistryServer({ dataDir, ...tokenAuth({ keyring, revocations, clock: systemClock }), ...options });
   const url = await server.listen(0, '127.0.0.1');
   const client = new RegistryClient({ url, credentials: { username: 'x', password: token } });
   return {
@@ -34,6 +49,7 @@ export async function startRegistry(options: Partial<RegistryServerOptions> = {}
     dir,
     dataDir,
     client,
+    revocations,
     call: (path, init = {}) =>
       fetch(new URL(path, url), { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) } }),
     async stop() {

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import tar from 'tar-stream';
 import { buildExampleImage } from '../../src/build/index.ts';
 import { detectKind, digestOf, importImage, OciLayoutWriter, RegistryClient } from '../../src/registry/index.ts';
-import { startRegistry, type Harness } from './helpers.ts';
+import { startRegistry, tokenFor, type Harness } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -179,6 +179,11 @@ test('client pushBlob streams with an unknown digest, skips present blobs, and m
   assert.equal(await h.client.hasBlob('acme/stream', pushed.digest), true);
   assert.deepEqual(await h.client.pushBlob('acme/stream', data, pushed.digest), pushed);
   assert.equal(await h.client.mountBlob('acme/stream2', pushed.digest, 'acme/stream'), true);
-  assert.equal(await h.client.mountBlob('other/stream', pushed.digest, 'acme/stream'), false);
+  const other = new RegistryClient({ url: h.url, credentials: { password: tokenFor('other') } });
+  try {
+    assert.equal(await other.mountBlob('other/stream', pushed.digest, 'acme/stream'), false, "org other's token cannot mount from acme");
+  } finally {
+    await other.close();
+  }
   await assert.rejects(h.client.pushBlob('acme/stream', Buffer.from('abc'), digestOf('abd')), (err: { code?: string }) => err.code === 'DIGEST_INVALID');
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { systemClock } from '../../src/lib/clock.ts';
 import { after, before, test } from 'node:test';
 import { digestOf, manifestBytesMax, mediaTypes } from '../../src/registry/index.ts';
-import { errorCode, startRegistry, token, type Harness } from './helpers.ts';
+import { errorCode, startRegistry, token, tokenFor, type Harness } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -202,10 +202,14 @@ test('blobs are visible only in repositories that have them; mounts work within 
   assert.equal(r.headers.get('docker-content-digest'), digest);
   assert.equal((await h.call(`/v2/acme/target/blobs/${digest}`, { method: 'HEAD' })).status, 200);
 
-  r = await h.call(`/v2/evil/target/blobs/uploads/?mount=${digest}&from=acme/source`, { method: 'POST' });
+  // Org evil's own token may push to evil/target but not read acme/source, so the mount is refused.
+  const evil = { authorization: `Bearer ${tokenFor('evil')}` };
+  r = await h.call(`/v2/evil/target/blobs/uploads/?mount=${digest}&from=acme/source`, { method: 'POST', headers: evil });
   assert.equal(r.status, 202, 'cross-org mount falls back to an upload session');
   assert.ok(r.headers.get('location')?.startsWith('/v2/evil/target/blobs/uploads/'));
-  assert.equal((await h.call(`/v2/evil/target/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+  assert.equal((await h.call(`/v2/evil/target/blobs/${digest}`, { method: 'HEAD', headers: evil })).status, 404);
+  r = await h.call(`/v2/evil/target/blobs/uploads/?mount=${digest}&from=acme/source`, { method: 'POST' });
+  assert.equal(r.status, 403, "acme's token cannot push into evil's repositories");
 });
 
 test('manifests: push by tag, get by tag and digest with content negotiation, HEAD, and delete', async () => {
