@@ -128,6 +128,11 @@ export class CertificateStore {
     return this.#db.prepare('SELECT * FROM certificates WHERE app = ? ORDER BY hostname').all(app) as CertificateRow[];
   }
 
+  /** Every claimed hostname and its app, for the proxies' routing. */
+  hostnames(): { hostname: string; app: string }[] {
+    return this.#db.prepare('SELECT hostname, app FROM certificates ORDER BY hostname').all() as { hostname: string; app: string }[];
+  }
+
   /** Every issued certificate, for the proxies. */
   ready(): CertificateRow[] {
     return this.#db.prepare(`SELECT * FROM certificates WHERE status = 'ready' ORDER BY hostname`).all() as CertificateRow[];

@@ -94,7 +94,9 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
     while (store.version() === query.after && performance.now() < deadline) await sleep(feedCheckMs);
     return {
       version: store.version(),
-      certificates: store.ready().map((c) => ({ hostname: c.hostname, cert_pem: c.cert_pem, key_pem: c.key_pem, not_after: c.not_after })),
+      // Every claimed hostname routes to its app, even before its certificate is issued.
+      hostnames: store.hostnames(),
+      certificates: store.ready().map((c) => ({ hostname: c.hostname, app: c.app, cert_pem: c.cert_pem, key_pem: c.key_pem, not_after: c.not_after })),
       challenges: store.challenges(),
     };
   });

@@ -12,6 +12,8 @@ import { sleep, type Logger } from '../../lib/index.ts';
 export interface TlsMaterial {
   /** Grows with every change at the source. */
   version: number;
+  /** Custom hostnames and the app each belongs to (with or without an issued certificate yet). */
+  hostnames: { hostname: string; app: string }[];
   certificates: { hostname: string; certPem: string; keyPem: string }[];
   challenges: { token: string; hostname: string; keyAuthorization: string }[];
 }
@@ -38,6 +40,7 @@ export const feedBytesMax = 64 * 1024 * 1024;
 
 const feedSchema = z.object({
   version: z.number().int(),
+  hostnames: z.array(z.object({ hostname: z.string(), app: z.string() })),
   certificates: z.array(z.object({ hostname: z.string(), cert_pem: z.string(), key_pem: z.string() })),
   challenges: z.array(z.object({ token: z.string(), hostname: z.string(), key_authorization: z.string() })),
 });
@@ -109,6 +112,7 @@ export class ApiCertificateSource implements CertificateSource {
     const feed = feedSchema.parse(JSON.parse(text));
     return {
       version: feed.version,
+      hostnames: feed.hostnames,
       certificates: feed.certificates.map((c) => ({ hostname: c.hostname, certPem: c.cert_pem, keyPem: c.key_pem })),
       challenges: feed.challenges.map((c) => ({ token: c.token, hostname: c.hostname, keyAuthorization: c.key_authorization })),
     };

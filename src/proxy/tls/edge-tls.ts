@@ -32,6 +32,7 @@ export class EdgeTls {
   readonly #opts: EdgeTlsOptions;
   #issued = new Map<string, Issued>();
   #challenges = new Map<string, { hostname: string; keyAuthorization: string }>();
+  #apps = new Map<string, string>();
   readonly #internal = new Map<string, Promise<{ context: SecureContext; notAfterMs: number }>>();
   #unsubscribe: (() => void) | undefined;
 
@@ -68,6 +69,7 @@ export class EdgeTls {
       }
     }
     this.#issued = next;
+    this.#apps = new Map(material.hostnames.map((h) => [h.hostname.toLowerCase(), h.app]));
     this.#challenges = new Map(material.challenges.map((c) => [c.token, { hostname: c.hostname.toLowerCase(), keyAuthorization: c.keyAuthorization }]));
   }
 
@@ -97,6 +99,9 @@ export class EdgeTls {
     const challenge = this.#challenges.get(token);
     return challenge !== undefined && challenge.hostname === host.toLowerCase() ? challenge.keyAuthorization : undefined;
   };
+
+  /** The app a custom hostname belongs to (the proxy's `appFor`). */
+  readonly appFor = (hostname: string): string | undefined => this.#apps.get(hostname.toLowerCase());
 
   /** Hostnames with an issued certificate, for status output. */
   hostnames(): string[] {
