@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeExampleRootfs } from '../../src/build/index.ts';
 import { ApiClient } from '../../src/cli/api-client.ts';
+import { apiDeployTarget } from '../../src/cli/deploy-target.ts';
 import { DeployError, machineConfigFor, parseAppConfig, rollout, type AppConfig, type DeployTarget } from '../../src/deploy/index.ts';
 import type { Machine } from '../../src/lib/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -53,15 +54,7 @@ async function machines(): Promise<Machine[]> {
 before(async () => {
   p = await startTestPlatform();
   client = new ApiClient(p.endpoints);
-  target = {
-    listMachines: (a) => client.listMachines(a),
-    getMachine: (a, id) => client.getMachine(a, id),
-    createMachine: (a, body) => client.createMachine(a, { ...body }),
-    updateMachine: (a, id, c, o) => client.call('POST', `/v1/apps/${a}/machines/${id}`, { config: c, skip_launch: o.skipLaunch }),
-    destroyMachine: (a, id) => client.destroyMachine(a, id, true),
-    cordon: (a, id) => client.call('POST', `/v1/apps/${a}/machines/${id}/cordon`, {}),
-    uncordon: (a, id) => client.call('POST', `/v1/apps/${a}/machines/${id}/uncordon`, {}),
-  };
+  target = apiDeployTarget(client);
   const rootfs = await mkdtemp(join(tmpdir(), 'aloft-rootfs-'));
   try {
     await writeExampleRootfs(rootfs);

@@ -8,7 +8,8 @@ import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
 import { memoryStepMb, signalNameSchema } from '../../lib/index.ts';
 
-export const appNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+/** The API's rule for app names (DNS labels: they become `<app>.<domain>` and `<app>.internal`). */
+export const appNamePattern = /^[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 export const deployStrategies = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
 export type DeployStrategy = (typeof deployStrategies)[number];
 
@@ -184,7 +185,7 @@ function oneOrMany<T extends z.ZodType>(item: T) {
 }
 
 export const appConfigSchema = z.strictObject({
-  app: z.string().regex(appNamePattern, 'lowercase letters, digits and dashes, 3 to 63 characters').optional(),
+  app: z.string().regex(appNamePattern, 'lowercase letters, digits and dashes, 2 to 63 characters, starting with a letter').optional(),
   primary_region: z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'a region code such as "ams"').optional(),
   kill_signal: signalNameSchema.optional(),
   kill_timeout: duration.optional(),

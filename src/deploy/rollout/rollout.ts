@@ -23,8 +23,8 @@ export interface RolloutOptions {
   release: ReleaseRef;
   /** Overrides `[deploy] strategy`. */
   strategy?: DeployStrategy;
-  /** Where a group's first machines go: the config's primary_region, else this. */
-  defaultRegion: string;
+  /** Where a group's first machines go when the config has no primary_region; else the API's default region. */
+  defaultRegion?: string;
   progress: DeployProgress;
 }
 
@@ -54,10 +54,9 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
   const outcomes: GroupOutcome[] = [];
   for (const { group, config: machineConfig, current } of plans) {
     if (current.length === 0) {
-      const region = config.primary_region ?? options.defaultRegion;
       const created: Machine[] = [];
       try {
-        await createAndWait(ctx, { group, config: machineConfig, machines: [] }, region, false, created);
+        await createAndWait(ctx, { group, config: machineConfig, machines: [] }, regionOf(options).region, false, created);
       } catch (err) {
         // A group's first machine has no previous release to return to; it is left for inspection.
         throw deployErrorFrom(err, `starting the first ${group} machine`);
@@ -86,7 +85,7 @@ async function runReleaseCommand(ctx: RolloutContext, options: RolloutOptions, b
   const command = options.config.deploy.release_command!;
   options.progress({ step: 'release_command', message: `running release command: ${command}` });
   const machine = await ctx.target.createMachine(ctx.app, {
-    region: options.config.primary_region ?? options.defaultRegion,
+    ...regionOf(options),
     config: {
       ...base,
       init: { ...base.init, cmd: ['/bin/sh', '-c', command] },
@@ -108,6 +107,11 @@ async function runReleaseCommand(ctx: RolloutContext, options: RolloutOptions, b
   } finally {
     await ctx.target.destroyMachine(ctx.app, machine.id).catch(() => undefined);
   }
+}
+
+function regionOf(options: RolloutOptions): { region?: string } {
+  const region = options.config.primary_region ?? options.defaultRegion;
+  return region === undefined ? {} : { region };
 }
 
 function groupOf(machine: Machine): string {

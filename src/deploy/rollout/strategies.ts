@@ -123,10 +123,10 @@ function isAsleep(machine: Machine): boolean {
  * Creates a machine on the new config in `region` and waits until it is healthy. It is added
  * to `created` as soon as it exists, so a caller can clean up after a failure.
  */
-export async function createAndWait(ctx: RolloutContext, plan: GroupPlan, region: string, outOfRouting: boolean, created: Machine[]): Promise<Machine> {
-  const machine = await ctx.target.createMachine(ctx.app, { config: plan.config, region, ...(outOfRouting ? { skip_service_registration: true } : {}) });
+export async function createAndWait(ctx: RolloutContext, plan: GroupPlan, region: string | undefined, outOfRouting: boolean, created: Machine[]): Promise<Machine> {
+  const machine = await ctx.target.createMachine(ctx.app, { config: plan.config, ...(region === undefined ? {} : { region }), ...(outOfRouting ? { skip_service_registration: true } : {}) });
   created.push(machine);
-  ctx.progress({ step: 'create', group: plan.group, machine: machine.id, message: `created ${machine.id} in ${region}` });
+  ctx.progress({ step: 'create', group: plan.group, machine: machine.id, message: `created ${machine.id} in ${machine.region}` });
   const healthy = await waitHealthy(ctx.target, ctx.app, machine.id, { timeoutMs: ctx.waitTimeoutMs, knownEvents: new Set() });
   ctx.progress({ step: 'healthy', group: plan.group, machine: machine.id, message: `${machine.id} healthy` });
   return healthy;
