@@ -148,7 +148,9 @@ export function awaitServedBy(proxyUrls: () => readonly string[]): NonNullable<A
     const deadline = performance.now() + servedWaitMsMax;
     for (const base of proxyUrls()) {
       for (;;) {
-        const answer = await request(`${base.replace(/\/$/, '')}/.well-known/acme-challenge/${token}`, { headers: { host: hostname } })
+        // Host as the CA sends it: the name with the port it connects to.
+        const host = `${hostname}:${new URL(base).port || '80'}`;
+        const answer = await request(`${base.replace(/\/$/, '')}/.well-known/acme-challenge/${token}`, { headers: { host } })
           .then(async (res) => (res.statusCode === 200 ? res.body.text() : (await res.body.dump(), undefined)))
           .catch(() => undefined);
         if (answer === keyAuthorization) break;

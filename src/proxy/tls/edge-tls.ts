@@ -97,7 +97,9 @@ export class EdgeTls {
   /** The key authorization for an ACME http-01 `token`, if it is for `host`. */
   readonly httpChallenge = (token: string, host: string): string | undefined => {
     const challenge = this.#challenges.get(token);
-    return challenge !== undefined && challenge.hostname === host.toLowerCase() ? challenge.keyAuthorization : undefined;
+    // The Host header may carry a port (the CA validates on port 80, a dev box maps it elsewhere).
+    const name = host.toLowerCase().replace(/:\d+$/, '');
+    return challenge !== undefined && challenge.hostname === name ? challenge.keyAuthorization : undefined;
   };
 
   /** The app a custom hostname belongs to (the proxy's `appFor`). */
