@@ -39,6 +39,11 @@ import { sendUpstream } from './upstream.ts';
 export interface ProxyTls {
   SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
   httpChallenge?: (token: string, host: string) => string | undefined;
+  /**
+   * The app a hostname outside `<app>.<domain>` belongs to (a custom hostname an app added a
+   * certificate for), so `Host: shop.example.com` routes to that app on every port; undefined: none.
+   */
+  appFor?: (hostname: string) => string | undefined;
 }
 
 export interface ProxyOptions {
@@ -222,7 +227,7 @@ export class EdgeProxy {
   #appOf(hostHeader: string | undefined): string | undefined {
     const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     const suffix = `.${this.#opts.domain}`;
-    if (!host.endsWith(suffix)) return undefined;
+    if (!host.endsWith(suffix)) return this.#opts.tls?.appFor?.(host);
     const app = host.slice(0, -suffix.length);
     return /^[a-z0-9-]+$/.test(app) ? app : undefined;
   }
