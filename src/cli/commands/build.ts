@@ -39,7 +39,7 @@ export function printBuildProgress(event: BootstrapProgress): void {
 }
 
 /** `K=V` → [K, V]; a bare `K` takes its value from this environment, as docker build does. */
-function parseBuildArgs(args: string[]): Record<string, string> {
+export function parseBuildArgs(args: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const arg of args) {
     const eq = arg.indexOf('=');

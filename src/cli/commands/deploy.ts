@@ -1,0 +1,121 @@
+/**
+ * `aloft deploy [DIR]`: read the app config (aloft.toml, or fly.toml as-is), build the image
+ * (or take `--image` / `[build] image`), and roll it out as a new release. `aloft releases`
+ * lists releases; `aloft releases rollback [VERSION]` deploys an earlier release's image and
+ * config again as a new release.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { buildImage } from '../../build/index.ts';
+import { AppConfigError, appConfigSchema, deployStrategies, findAppConfigFile, loadAppConfig, type AppConfig, type DeployStrategy } from '../../deploy/index.ts';
+import { expandImageRef, parseOrThrow, ValidationError } from '../../lib/index.ts';
+import type { AppView } from '../api-client.ts';
+import { CliContext } from '../context.ts';
+import { err, printJson, printTable, success } from '../output.ts';
+import { runRelease, type ReleaseView } from '../release-runner.ts';
+import { parseBuildArgs, printBuildProgress } from './build.ts';
+import { requireApp } from './common.ts';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+interface DeployOptions {
+  config?: string;
+  image?: string;
+  strategy?: string;
+  buildArg: string[];
+}
+
+export function deployCommands(program: Command): void {
+  program
+    .command('deploy [dir]')
+    .description('build and deploy the app in DIR (default .) as a new release')
+    .option('-c, --config <file>', 'the app config (default: DIR/aloft.toml, else DIR/fly.toml)')
+    .option('-i, --image <ref>', 'deploy this image instead of building')
+    .option('--strategy <name>', `override [deploy] strategy: ${deployStrategies.join(', ')}`)
+    .option('--build-arg <NAME=VALUE>', 'a build argument (repeatable)', collect, [])
+    .action(async (dir: string | undefined, opts: DeployOptions, cmd: Command) => {
+      const ctx = new CliContext(cmd);
+      const source = resolve(dir ?? '.');
+      const file = opts.config ?? (await findAppConfigFile(source));
+      if (file === undefined) {
+        throw new AppConfigError(`no aloft.toml or fly.toml in ${source}`, { file: source }, 'run `aloft launch` there to write one, or pass --config FILE');
+      }
+      const loaded = await loadAppConfig(file);
+      for (const warning of loaded.warnings) err(`${pc.yellow('warning:')} ${warning.message}\n`);
+      const app = requireApp(ctx.options.app ?? loaded.config.app);
+      const client = ctx.client();
+      const view = await client.call<AppView>('GET', `/v1/apps/${app}`);
+      const endpoints = ctx.endpoints;
+      const registryHost = new URL(endpoints.registry).host;
+      const wanted = opts.image ?? loaded.config.build?.image;
+      let image: string;
+      if (wanted !== undefined) {
+        image = expandImageRef(wanted, view.organization.slug, registryHost);
+      } else {
+        const built = await buildImage({
+          dir: source,
+          // A tag per deployment keeps every release's image pullable for a rollback.
+          image: `${app}:deployment-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}`,
+          org: view.organization.slug,
+          registry: { url: endpoints.registry, token: endpoints.token },
+          dataDir: ctx.options.dataDir,
+          buildArgs: { ...loaded.config.build?.args, ...parseBuildArgs(opts.buildArg) },
+          ...(loaded.config.build?.dockerfile === undefined ? {} : { dockerfile: loaded.config.build.dockerfile }),
+          onProgress: printBuildProgress,
+        });
+        image = built.reference;
+      }
+      const { release, outcomes } = await runRelease({
+        client,
+        app,
+        config: loaded.config,
+        image,
+        ...(opts.strategy === undefined ? {} : { strategy: parseStrategy(opts.strategy) }),
+        description: `deploy of ${file}`,
+      });
+      if (ctx.options.json) printJson({ release, outcomes });
+      else success(`release v${release.version} of ${app} is live (${outcomes.map((o) => `${o.group}: ${o.action}`).join(', ')})`);
+    });
+
+  const releases = program.command('releases').description("list an app's releases, or return to an earlier one");
+  releases
+    .command('list', { isDefault: true })
+    .description('releases, newest first')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = new CliContext(cmd);
+      const app = requireApp(ctx.options.app);
+      const { releases: list } = await ctx.client().call<{ releases: ReleaseView[] }>('GET', `/v1/apps/${app}/releases`);
+      if (ctx.options.json) printJson(list);
+      else
+        printTable(
+          ['VERSION', 'STATUS', 'IMAGE', 'STRATEGY', 'CREATED', 'NOTE'],
+          list.map((r) => [`v${r.version}`, r.status, r.image, r.strategy, new Date(r.created_at).toISOString(), r.status === 'failed' ? String(r.failure?.error ?? '') : r.description]),
+        );
+    });
+
+  releases
+    .command('rollback [version]')
+    .description('deploy an earlier release again (default: the last complete one before the newest)')
+    .action(async (version: string | undefined, _opts: unknown, cmd: Command) => {
+      const ctx = new CliContext(cmd);
+      const app = requireApp(ctx.options.app);
+      const client = ctx.client();
+      const { releases: list } = await client.call<{ releases: ReleaseView[] }>('GET', `/v1/apps/${app}/releases`);
+      const target = version === undefined ? list.slice(1).find((r) => r.status === 'complete') : await client.call<ReleaseView>('GET', `/v1/apps/${app}/releases/${encodeURIComponent(version)}`);
+      if (target === undefined) {
+        throw new ValidationError(`app ${app} has no earlier complete release to return to`, { field: 'version', hint: 'see `aloft releases -a APP` and name a version' });
+      }
+      const config: AppConfig = parseOrThrow(appConfigSchema, target.config, 'release.config');
+      const { release } = await runRelease({ client, app, config, image: target.image, description: `rollback to v${target.version}` });
+      if (ctx.options.json) printJson(release);
+      else success(`release v${release.version} of ${app} runs v${target.version}'s image and config again`);
+    });
+}
+
+function parseStrategy(value: string): DeployStrategy {
+  if (!(deployStrategies as readonly string[]).includes(value)) {
+    throw new ValidationError(`unknown strategy '${value}'`, { field: 'strategy', hint: `use one of: ${deployStrategies.join(', ')}` });
+  }
+  return value as DeployStrategy;
+}

@@ -1,0 +1,60 @@
+/**
+ * One deploy from the CLI's seat: record a release, roll it out through the Machines API, and
+ * record how it ended. Shared by `aloft deploy`, `aloft launch` and `aloft releases rollback`.
+ * A failure is recorded on the release with its cause and evidence, then rethrown so the CLI
+ * prints it and exits with its fault's code.
+ */
+import pc from 'picocolors';
+import { asAloftError } from '../lib/index.ts';
+import { rollout, type AppConfig, type DeployStrategy, type GroupOutcome } from '../deploy/index.ts';
+import type { ApiClient } from './api-client.ts';
+import { apiDeployTarget } from './deploy-target.ts';
+import { err } from './output.ts';
+
+export interface ReleaseView {
+  id: string;
+  version: number;
+  status: 'running' | 'complete' | 'failed';
+  image: string;
+  strategy: string;
+  config: Record<string, unknown>;
+  description: string;
+  failure: Record<string, unknown> | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export interface RunReleaseOptions {
+  client: ApiClient;
+  app: string;
+  config: AppConfig;
+  image: string;
+  strategy?: DeployStrategy;
+  description: string;
+}
+
+export async function runRelease(options: RunReleaseOptions): Promise<{ release: ReleaseView; outcomes: GroupOutcome[] }> {
+  const { client, app, config } = options;
+  const strategy = options.strategy ?? config.deploy.strategy;
+  const release = await client.call<ReleaseView>('POST', `/v1/apps/${app}/releases`, { image: options.image, strategy, config, description: options.description });
+  err(`${pc.cyan('==>')} release v${release.version} of ${app}: ${options.image} (${strategy})\n`);
+  try {
+    const outcomes = await rollout({
+      target: apiDeployTarget(client),
+      app,
+      config,
+      image: options.image,
+      release: { id: release.id, version: release.version },
+      strategy,
+      progress: (event) => err(`  ${pc.dim(event.step.padEnd(15))} ${event.message}\n`),
+    });
+    const done = await client.call<ReleaseView>('POST', `/v1/apps/${app}/releases/${release.id}/finish`, { status: 'complete' });
+    return { release: done, outcomes };
+  } catch (error) {
+    const failure = asAloftError(error);
+    await client.call('POST', `/v1/apps/${app}/releases/${release.id}/finish`, { status: 'failed', failure: failure.toJSON() }).catch((finishError: unknown) => {
+      err(`${pc.yellow('warning:')} could not record the failure on release v${release.version}: ${asAloftError(finishError).message}\n`);
+    });
+    throw failure;
+  }
+}

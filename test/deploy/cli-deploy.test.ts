@@ -1,0 +1,152 @@
+/**
+ * `aloft deploy` and `aloft releases` through the CLI: a config file deploys, a change deploys
+ * as a new release, a crashing release is rolled back with the exit code and log lines and
+ * recorded as failed, a rollback returns to an earlier release, and a bad config names its line.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { writeExampleRootfs } from '../../src/build/index.ts';
+import type { Machine } from '../../src/lib/index.ts';
+import { cliJson, runCli } from '../helpers/cli.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+
+const app = 'site';
+let p: TestPlatform;
+let dir: string;
+const cli = (args: string[]) => runCli(['--data-dir', p.dataDir, ...args]);
+
+interface Release {
+  version: number;
+  status: string;
+  image: string;
+  failure: { error: string; code: string } | null;
+}
+
+async function writeConfig(body: string): Promise<void> {
+  await writeFile(join(dir, 'fly.toml'), `app = '${app}'\n\n[build]\n  image = 'site:v1'\n\n[deploy]\n  wait_timeout = '20s'\n\n${body}`);
+}
+
+async function page(): Promise<string> {
+  const res = await request(`${p.endpoints.proxy}/cgi-bin/env`, { headers: { host: `${app}.aloft.localhost` } });
+  return `${res.statusCode} ${await res.body.text()}`;
+}
+
+before(async () => {
+  p = await startTestPlatform();
+  dir = await mkdtemp(join(tmpdir(), 'aloft-site-'));
+  const rootfs = await mkdtemp(join(tmpdir(), 'aloft-rootfs-'));
+  try {
+    await writeExampleRootfs(rootfs);
+    // A CGI script that shows the greeting, so each release's env is visible through the proxy.
+    await writeFile(join(rootfs, 'www', 'cgi-bin', 'env'), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ngreeting=%s\\n" "$GREETING"\n', { mode: 0o755 });
+    const imported = await cli(['images', 'import', rootfs, '--tag', 'site:v1', '--cmd', '/bin/sh /start.sh', '--port', '8080']);
+    assert.equal(imported.code, 0, imported.stderr);
+  } finally {
+    await rm(rootfs, { recursive: true, force: true });
+  }
+  assert.equal((await cli(['apps', 'create', app])).code, 0);
+});
+
+after(async () => {
+  await cli(['apps', 'destroy', app, '--yes']).catch(() => undefined);
+  const agent = p.platform.agent;
+  if (agent !== undefined) await eventually('machines destroyed', () => agent.service.list().every((r) => r.state === 'destroyed'), 30_000).catch(() => undefined);
+  await p.stop();
+  await rm(p.dataDir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('aloft deploy', () => {
+  it('deploys a fly.toml as release v1 and serves it', async () => {
+    await writeConfig("[env]\n  GREETING = 'first'\n\n[http_service]\n  internal_port = 8080\n");
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stderr, /release v1 of site/);
+    assert.match(deployed.stderr, /release v1 of site is live \(app: created\)/);
+    assert.equal(await eventually('the proxy to serve v1', async () => ((await page()).includes('greeting=first') ? 'ok' : undefined)), 'ok');
+  });
+
+  it('deploys a change as v2 and the proxy serves the new config', async () => {
+    await writeConfig("[env]\n  GREETING = 'second'\n\n[http_service]\n  internal_port = 8080\n");
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stderr, /app: updated/);
+    assert.equal(await eventually('the proxy to serve v2', async () => ((await page()).includes('greeting=second') ? 'ok' : undefined)), 'ok');
+  });
+
+  it('a release that crashes is rolled back: exit 3, the exit code and its log lines, recorded as failed', async () => {
+    await writeConfig(
+      "[env]\n  GREETING = 'third'\n\n[processes]\n  app = \"/bin/sh -c 'echo fatal: cannot open /data/db >&2; exit 12'\"\n\n[http_service]\n  internal_port = 8080\n\n[[restart]]\n  policy = 'no'\n",
+    );
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 3, deployed.stderr);
+    assert.match(deployed.stderr, /exited with code 12/);
+    assert.match(deployed.stderr, /fatal: cannot open \/data\/db/);
+    assert.match(deployed.stderr, /rolled back 1 machine/);
+    assert.match(deployed.stderr, /your app failed; deploy_app_crashed/);
+    const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
+    assert.deepEqual(releases.map((r) => [r.version, r.status]), [[3, 'failed'], [2, 'complete'], [1, 'complete']]);
+    assert.match(releases[0]!.failure!.error, /exited with code 12/);
+    assert.equal(releases[0]!.failure!.code, 'deploy_app_crashed');
+    assert.equal(await eventually('v2 still served', async () => ((await page()).includes('greeting=second') ? 'ok' : undefined)), 'ok');
+  });
+
+  it('releases rollback returns to an earlier release as a new one', async () => {
+    const rolled = await cli(['releases', 'rollback', 'v1', '-a', app]);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    assert.match(rolled.stderr, /release v4 of site runs v1's image and config again/);
+    assert.equal(await eventually('v1 served again', async () => ((await page()).includes('greeting=first') ? 'ok' : undefined)), 'ok');
+    const machines = await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app]);
+    assert.equal(machines.length, 1);
+    assert.equal(machines[0]!.config.metadata.fly_release_version, '4');
+  });
+
+  it('status shows the machines with their release; scale count and scale vm change them', async () => {
+    const status = await cli(['status', '-a', app]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /App site: 1 machine\n/);
+    assert.match(status.stdout, /app .* dev .* started .* v4/);
+
+    assert.equal((await cli(['scale', 'count', '3', '-a', app])).code, 0);
+    let machines = await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app]);
+    assert.equal(machines.filter((m) => m.state === 'started').length, 3);
+    assert.ok(machines.every((m) => m.config.env.GREETING === 'first' && m.config.metadata.fly_release_version === '4'), 'new machines run the current release');
+
+    const resized = await cli(['scale', 'vm', 'shared-cpu-2x', '-a', app]);
+    assert.equal(resized.code, 0, resized.stderr);
+    assert.equal((await cli(['scale', 'count', '1', '-a', app])).code, 0);
+    machines = (await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app])).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
+    assert.equal(machines.length, 1);
+    assert.deepEqual(machines[0]!.config.guest, { cpu_kind: 'shared', cpus: 2, memory_mb: 512 });
+
+    const none = await cli(['scale', 'count', '2', '-a', app, '--process-group', 'worker']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no machines in process group 'worker'.*\n.*its groups are: app/s);
+  });
+
+  it('a config with a wrong type fails before anything changes, naming file, line and key', async () => {
+    await writeConfig("[http_service]\n  internal_port = 'eighty'\n");
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 2, deployed.stderr);
+    assert.match(deployed.stderr, /fly\.toml:10: http_service\.internal_port: expected number/);
+    const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
+    assert.equal(releases.length, 4, 'no release was started');
+  });
+
+  it('a directory without a config says how to make one', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'aloft-empty-'));
+    try {
+      const deployed = await cli(['deploy', empty, '-a', app]);
+      assert.equal(deployed.code, 2);
+      assert.match(deployed.stderr, /no aloft\.toml or fly\.toml/);
+      assert.match(deployed.stderr, /aloft launch/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
