@@ -15,8 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { writeExampleRootfs } from '../../src/build/index.ts';
-import { systemClock, type Machine } from '../../src/lib/index.ts';
-import { Keyring, mintToken } from '../../src/tokens/index.ts';
+import type { Machine } from '../../src/lib/index.ts';
+import { mintToken } from '../../src/tokens/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -136,8 +136,7 @@ describe('TLS certificates', () => {
   });
 
   it("refuses another organization's token", async () => {
-    const keyring = await Keyring.load(join(p.dataDir, 'keyring'), systemClock);
-    const rival = mintToken({ keyring, org: 'rival' });
+    const rival = mintToken({ keyring: p.keyring, org: 'rival' });
     const add = await api('POST', `/v1/apps/${app}/certificates`, { hostname }, rival);
     assert.equal(add.status, 403, JSON.stringify(add.json));
     const list = await api('GET', `/v1/apps/${app}/certificates`, undefined, rival);
