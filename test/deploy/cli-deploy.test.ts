@@ -27,8 +27,8 @@ interface Release {
   failure: { error: string; code: string } | null;
 }
 
-async function writeConfig(body: string): Promise<void> {
-  await writeFile(join(dir, 'fly.toml'), `app = '${app}'\n\n[build]\n  image = 'site:v1'\n\n[deploy]\n  wait_timeout = '20s'\n\n${body}`);
+async function writeConfig(body: string, waitTimeout = '20s'): Promise<void> {
+  await writeFile(join(dir, 'fly.toml'), `app = '${app}'\n\n[build]\n  image = 'site:v1'\n\n[deploy]\n  wait_timeout = '${waitTimeout}'\n\n${body}`);
 }
 
 async function page(): Promise<string> {
@@ -96,26 +96,41 @@ describe('aloft deploy', () => {
     assert.equal(await eventually('v2 still served', async () => ((await page()).includes('greeting=second') ? 'ok' : undefined)), 'ok');
   });
 
+  it('a release whose health check fails is rolled back, naming the check and its output', async () => {
+    const checked = (greeting: string, path: string) =>
+      `[env]\n  GREETING = '${greeting}'\n\n[http_service]\n  internal_port = 8080\n\n  [[http_service.checks]]\n    grace_period = '0s'\n    interval = '1s'\n    timeout = '1s'\n    path = '${path}'\n`;
+    await writeConfig(checked('healthy', '/cgi-bin/env'));
+    const good = await cli(['deploy', dir]);
+    assert.equal(good.code, 0, good.stderr);
+    await writeConfig(checked('unhealthy', '/healthz'), '6s');
+    const bad = await cli(['deploy', dir]);
+    assert.equal(bad.code, 3, bad.stderr);
+    assert.match(bad.stderr, /check 'servicecheck-00-http-8080' is critical after 6s: .*404/);
+    assert.match(bad.stderr, /rolled back 1 machine/);
+    assert.match(bad.stderr, /deploy_health_check_failed/);
+    assert.equal(await eventually('the previous release served again', async () => ((await page()).includes('greeting=healthy') ? 'ok' : undefined)), 'ok');
+  });
+
   it('releases rollback returns to an earlier release as a new one', async () => {
     const rolled = await cli(['releases', 'rollback', 'v1', '-a', app]);
     assert.equal(rolled.code, 0, rolled.stderr);
-    assert.match(rolled.stderr, /release v4 of site runs v1's image and config again/);
+    assert.match(rolled.stderr, /release v6 of site runs v1's image and config again/);
     assert.equal(await eventually('v1 served again', async () => ((await page()).includes('greeting=first') ? 'ok' : undefined)), 'ok');
     const machines = await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app]);
     assert.equal(machines.length, 1);
-    assert.equal(machines[0]!.config.metadata.fly_release_version, '4');
+    assert.equal(machines[0]!.config.metadata.fly_release_version, '6');
   });
 
   it('status shows the machines with their release; scale count and scale vm change them', async () => {
     const status = await cli(['status', '-a', app]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /App site: 1 machine\n/);
-    assert.match(status.stdout, /app .* dev .* started .* v4/);
+    assert.match(status.stdout, /app .* dev .* started .* v6/);
 
     assert.equal((await cli(['scale', 'count', '3', '-a', app])).code, 0);
     let machines = await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app]);
     assert.equal(machines.filter((m) => m.state === 'started').length, 3);
-    assert.ok(machines.every((m) => m.config.env.GREETING === 'first' && m.config.metadata.fly_release_version === '4'), 'new machines run the current release');
+    assert.ok(machines.every((m) => m.config.env.GREETING === 'first' && m.config.metadata.fly_release_version === '6'), 'new machines run the current release');
 
     const resized = await cli(['scale', 'vm', 'shared-cpu-2x', '-a', app]);
     assert.equal(resized.code, 0, resized.stderr);
@@ -135,7 +150,7 @@ describe('aloft deploy', () => {
     assert.equal(deployed.code, 2, deployed.stderr);
     assert.match(deployed.stderr, /fly\.toml:10: http_service\.internal_port: expected number/);
     const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
-    assert.equal(releases.length, 4, 'no release was started');
+    assert.equal(releases.length, 6, 'no release was started');
   });
 
   it('a directory without a config says how to make one', async () => {

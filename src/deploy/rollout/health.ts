@@ -40,7 +40,7 @@ export async function waitHealthy(target: DeployTarget, app: string, machineId: 
         details: { ...problem.details, machine: machineId, host: last.host_id },
       });
     }
-    const healthy = isRunningNewInstance(last, options) && (options.requireChecks === false || last.checks.every((c) => c.status === 'passing'));
+    const healthy = isRunningNewInstance(last, options) && (options.requireChecks === false || checksPassing(last));
     const now = performance.now();
     if (!healthy) healthySince = undefined;
     else if (healthySince === undefined) healthySince = now;
@@ -70,6 +70,12 @@ export async function waitExited(target: DeployTarget, app: string, machineId: s
     }
     await sleep(healthPollMs);
   }
+}
+
+/** Every check the config declares has reported, and all pass (an unreported check is not a pass). */
+function checksPassing(machine: Machine): boolean {
+  const declared = Object.keys(machine.config.checks).length + machine.config.services.reduce((n, s) => n + (s.checks?.length ?? 0), 0);
+  return machine.checks.length >= declared && machine.checks.every((c) => c.status === 'passing');
 }
 
 function isRunningNewInstance(machine: Machine, options: WaitOptions): boolean {
