@@ -111,6 +111,11 @@ export class CertificateStore {
     this.#db.prepare(`UPDATE certificates SET status = 'failed', error = ?, updated_at = ? WHERE hostname = ?`).run(error, nowMs, hostname);
   }
 
+  /** A renewal failed: the row keeps its certificate (and status) and says why. */
+  noteRenewalFailed(hostname: string, error: string, nowMs: number): void {
+    this.#db.prepare(`UPDATE certificates SET error = ?, updated_at = ? WHERE hostname = ?`).run(`renewal failed: ${error}`, nowMs, hostname);
+  }
+
   find(hostname: string): CertificateRow | undefined {
     return this.#db.prepare('SELECT * FROM certificates WHERE hostname = ?').get(hostname) as CertificateRow | undefined;
   }

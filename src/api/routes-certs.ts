@@ -26,6 +26,9 @@ export interface CertificateRoutesOptions {
 export const feedWaitMsMax = 20_000;
 /** How often a waiting long poll looks at the store's version (changes from other processes included). */
 export const feedCheckMs = 200;
+/** Certificates are renewed when they have less than this left (Let's Encrypt's advice for 90-day certificates). */
+export const renewBeforeMs = 30 * 24 * 3600 * 1000;
+export const renewCheckMs = 3600 * 1000;
 
 const addBody = z.strictObject({ hostname: z.string().min(1).max(253) });
 const feedQuery = z.object({ after: z.coerce.number().int().min(-1).default(-1), wait: z.coerce.number().int().min(0).max(feedWaitMsMax).default(feedWaitMsMax) });
@@ -47,11 +50,21 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
         if (store.find(hostname) !== undefined) store.markReady(hostname, cert.certPem, cert.keyPem, cert.notAfterMs, ctx.clock.now());
       })
       .catch((err: unknown) => {
-        ctx.logger.warn({ hostname, err: asAloftError(err).message }, 'certificate issuance failed');
-        if (store.find(hostname) !== undefined) store.markFailed(hostname, asAloftError(err).message, ctx.clock.now());
+        const message = asAloftError(err).message;
+        ctx.logger.warn({ hostname, err: message }, 'certificate issuance failed');
+        const row = store.find(hostname);
+        // A failed renewal keeps the certificate it has, which still serves until it expires.
+        if (row?.status === 'ready') store.noteRenewalFailed(hostname, message, ctx.clock.now());
+        else if (row !== undefined) store.markFailed(hostname, message, ctx.clock.now());
       })
       .finally(() => issuing.delete(hostname));
   };
+
+  const renewals = setInterval(() => {
+    for (const row of store.ready()) if (row.not_after !== null && row.not_after - ctx.clock.now() < renewBeforeMs) startIssuing(row.hostname);
+  }, renewCheckMs);
+  renewals.unref();
+  app.addHook('onClose', async () => clearInterval(renewals));
 
   app.post('/v1/apps/:app/certificates', async (request, reply) => {
     const { app: row } = await authorizeApp(ctx, request, (request.params as Params).app, 'write');
