@@ -4,3 +4,4 @@ export { buildImage, parseImageName, type BuildImageOptions, type BuildProgress,
 export { bootstrapDebian, debianSuite, type BootstrapOptions, type BootstrapProgress, type BootstrapResult } from './bootstrap.ts';
 export { defaultCacheDir } from './paths.ts';
 export { nodeAppPort } from './node-app.ts';
+export { missingBuildTools } from './tools.ts';

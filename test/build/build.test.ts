@@ -13,9 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-import { buildToolsMissing } from './tools.ts';
+import { missingBuildTools } from '../../src/build/index.ts';
 
-const skip = await buildToolsMissing();
+const skip = (await missingBuildTools()) ?? false;
 let p: TestPlatform;
 let work: string;
 
