@@ -16,6 +16,7 @@ import type { DriverName, HostCapacity } from '../agent/index.ts';
 import { ValidationError } from '../lib/index.ts';
 import { writeEndpoints } from './endpoints-file.ts';
 import type { Endpoints } from './local-platform.ts';
+import { removeLeftovers } from './leftovers.ts';
 import { endProcesses, spawnRole } from './processes.ts';
 
 export interface FleetOptions {
@@ -148,15 +149,16 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
 }
 
 /**
- * Ends every process of the fleet in `dataDir` (hosts stop their machines first) and removes
- * fleet.json and endpoints.json. Returns how many processes were recorded. Safe to repeat.
+ * Ends every process of the fleet in `dataDir` (hosts stop their machines first), then whatever
+ * dead hosts left (machine processes, root filesystem mounts), and removes fleet.json and
+ * endpoints.json. Returns how many fleet processes were recorded. Safe to repeat.
  */
 export async function fleetDown(dataDir: string): Promise<number> {
   const dir = resolve(dataDir);
   const record = readFleet(dir);
-  if (record === undefined) return 0;
-  await endProcesses(record.pids, dir, 'SIGINT');
+  if (record !== undefined) await endProcesses(record.pids, dir, 'SIGINT');
+  await removeLeftovers(join(dir, 'hosts'));
   await rm(join(dir, 'endpoints.json'), { force: true });
   await rm(join(dir, fleetFile), { force: true });
-  return record.pids.length;
+  return record?.pids.length ?? 0;
 }

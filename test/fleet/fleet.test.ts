@@ -1,34 +1,86 @@
 /**
- * A small fleet (2 regions × 1 host, process driver, on a random loopback subnet): hosts join
- * by publishing themselves through the state layer, placement answers per host, and
+ * A small fleet (ams and iad, two hosts each, process driver, on a random loopback subnet):
+ * hosts join by publishing themselves through the state layer; placement asks every host of the
+ * region and takes the best offer, or refuses at once with each host's reason; operators list,
+ * cordon and drain hosts; a machine whose host is gone is a platform fault naming the host; and
  * `fleet down` leaves no process behind.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildExampleImage } from '../../src/build/index.ts';
 import { fleetDown, fleetUp, isFleetProcess, readFleet, type FleetEndpoints } from '../../src/fleet/index.ts';
-import { AloftError, requestJson } from '../../src/lib/index.ts';
+import { AloftError, randomHex, requestJson, type Machine } from '../../src/lib/index.ts';
+import { RegistryClient } from '../../src/registry/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 let dataDir: string;
 let fleet: FleetEndpoints;
+const app = `fl${randomHex(3)}`;
 const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
   requestJson<T>(method, `${fleet.api}${path}`, { token: fleet.token, target: 'the API', ...(body === undefined ? {} : { body }) });
+const proxyOf = (hostId: string): string => fleet.hosts.find((h) => h.id === hostId)!.proxy;
+let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
+
+/**
+ * The example web server as a machine of `app`; each on its own port, since process machines
+ * share the computer's network (a drained machine's copy can only bind once the original is
+ * gone: the restart policy brings it up then).
+ */
+function webConfig(memoryMb = 256): Record<string, unknown> {
+  const port = nextPort++;
+  return {
+    image: `${app}:v1`,
+    env: { PORT: String(port) },
+    // Relative paths: the process driver runs the program from the root filesystem's directory.
+    init: { entrypoint: ['sh', '-c', 'mkdir -p www && echo ok > www/index.html && exec busybox httpd -f -p "$PORT" -h www'], cmd: [] },
+    guest: { cpus: 1, memory_mb: memoryMb, cpu_kind: 'shared' },
+    restart: { policy: 'always' },
+    services: [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] }],
+  };
+}
+
+async function runMachine(region: string, memoryMb = 256): Promise<Machine> {
+  const machine = await call<Machine>('POST', `/v1/apps/${app}/machines`, { region, config: webConfig(memoryMb) });
+  await call('GET', `/v1/apps/${app}/machines/${machine.id}/wait?state=started&timeout=30`);
+  return machine;
+}
+
+/** A GET through a proxy for the app (fetch cannot set Host, so node:http). */
+function get(proxy: string): Promise<{ status: number; machine: string | undefined; region: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${proxy}/`, { headers: { host: `${app}.aloft.localhost` } }, (res) => {
+      res.resume();
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, machine: res.headers['aloft-machine'] as string | undefined, region: res.headers['aloft-region'] as string | undefined }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-'));
   fleet = await fleetUp({
     dataDir,
     regions: ['ams', 'iad'],
-    hostsPerRegion: 1,
+    hostsPerRegion: 2,
     driver: 'process',
     domain: 'aloft.localhost',
     subnet: 100 + Math.floor(Math.random() * 150),
-    hostCapacity: { cpus: 4, memoryMb: 1024 },
+    hostCapacity: { cpus: 8, memoryMb: 1024 },
   });
+  const registry = new RegistryClient({ url: fleet.registry, credentials: { password: fleet.token } });
+  try {
+    await buildExampleImage(registry, `personal/${app}`, 'v1');
+  } finally {
+    await registry.close();
+  }
+  await call('POST', '/v1/apps', { app_name: app, org_slug: 'personal' });
+  await eventually('every host to be known to the API', async () => (await call<unknown[]>('GET', '/v1/hosts')).length === 4, 20_000);
 });
 
 after(async () => {
@@ -40,31 +92,96 @@ describe('a fleet of two regions', () => {
   it('puts each host on its own loopback address and names its region in endpoints.json', () => {
     assert.deepEqual(
       fleet.hosts.map((h) => [h.id, h.region]),
-      [['ams-1', 'ams'], ['iad-1', 'iad']],
+      [
+        ['ams-1', 'ams'],
+        ['ams-2', 'ams'],
+        ['iad-1', 'iad'],
+        ['iad-2', 'iad'],
+      ],
     );
-    assert.equal(new Set(fleet.hosts.map((h) => h.address)).size, 2);
-    for (const h of fleet.hosts) assert.ok(h.proxy.includes(h.address) && h.agent.includes(h.address), `${h.id} serves on its own address`);
+    assert.equal(new Set(fleet.hosts.map((h) => h.address)).size, 4);
+    for (const h of fleet.hosts) assert.ok(h.proxy.includes(h.address) && h.agent.includes(h.address) && h.dns.startsWith(h.address), `${h.id} serves on its own address`);
+  });
+
+  it('places on the host of the region with the lowest utilization after placement', async () => {
+    const first = await runMachine('iad', 512);
+    const second = await runMachine('iad', 256);
+    assert.equal(first.region, 'iad');
+    assert.notEqual(second.host_id, first.host_id, 'the empty host is the better fit for the second machine');
+    const third = await runMachine('iad', 256);
+    assert.equal(third.host_id, second.host_id, `${second.host_id} is at 25%, ${first.host_id} at 50%: the third goes where use stays lowest`);
+    const served = await eventually('the machine to answer through its host\'s proxy', async () => {
+      const r = await get(proxyOf(first.host_id));
+      return r.status === 200 ? r : undefined;
+    });
+    assert.equal(served.region, 'iad');
   });
 
   it('refuses at once, with the reason of each host of the region, when no host fits', async () => {
-    await call('POST', '/v1/apps', { app_name: 'fit', org_slug: 'personal' });
-    const err = await eventually('the iad host to be known to the API', async () => {
-      try {
-        await call('POST', '/v1/apps/fit/machines', { region: 'iad', config: { image: 'none:v1', guest: { cpus: 1, memory_mb: 2048 } } });
-        return undefined;
-      } catch (e) {
-        return e instanceof AloftError && e.fault === 'capacity' && (e.details.hosts as Record<string, string>)['iad-1'] !== undefined ? e : undefined;
-      }
-    }, 15_000);
-    assert.match((err.details.hosts as Record<string, string>)['iad-1']!, /^memory/);
-    assert.equal((err.details.hosts as Record<string, string>)['ams-1'], undefined, 'only hosts of the asked region are asked');
+    const started = performance.now();
+    const err = await call('POST', `/v1/apps/${app}/machines`, { region: 'ams', config: webConfig(2048) }).then(
+      () => assert.fail('a machine bigger than any host was placed'),
+      (e: unknown) => e as AloftError,
+    );
+    assert.ok(performance.now() - started < 5_000, 'nothing waits in a queue');
+    assert.equal(err.fault, 'capacity');
+    const reasons = err.details.hosts as Record<string, string>;
+    assert.deepEqual(Object.keys(reasons).sort(), ['ams-1', 'ams-2'], 'only the hosts of the asked region are asked');
+    for (const reason of Object.values(reasons)) assert.match(reason, /^memory/);
+  });
+
+  it('cordons: a cordoned host takes nothing new and says so; hosts list shows it', async () => {
+    await call('POST', '/v1/hosts/ams-1/cordon', {});
+    const placed = await runMachine('ams');
+    assert.equal(placed.host_id, 'ams-2');
+    const err = await call('POST', `/v1/apps/${app}/machines`, { region: 'ams', config: webConfig(1024) }).then(
+      () => assert.fail('placed on a full or cordoned host'),
+      (e: unknown) => e as AloftError,
+    );
+    assert.match((err.details.hosts as Record<string, string>)['ams-1']!, /^cordoned/);
+    assert.match((err.details.hosts as Record<string, string>)['ams-2']!, /^memory/);
+    const listed = await call<Array<{ id: string; region: string; cordoned: boolean; reachable: boolean; machines: number; used: { memory_mb: number } }>>('GET', '/v1/hosts');
+    const ams1 = listed.find((h) => h.id === 'ams-1')!;
+    const ams2 = listed.find((h) => h.id === 'ams-2')!;
+    assert.deepEqual([ams1.cordoned, ams1.reachable, ams1.machines], [true, true, 0]);
+    assert.deepEqual([ams2.cordoned, ams2.machines, ams2.used.memory_mb], [false, 1, 256]);
+    await call('POST', '/v1/hosts/ams-1/uncordon', {});
+  });
+
+  it('drains: each machine is re-created on another host of its region and keeps serving', async () => {
+    const before = (await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=ams`)).filter((m) => m.host_id === 'ams-2');
+    assert.equal(before.length, 1);
+    const result = await call<{ moved: Array<{ machine: string; to_machine: string; to_host: string; name: string }>; failed: unknown[] }>('POST', '/v1/hosts/ams-2/drain', {});
+    assert.deepEqual(result.failed, []);
+    assert.deepEqual(result.moved.map((m) => [m.machine, m.to_host, m.name]), [[before[0]!.id, 'ams-1', before[0]!.name]]);
+    const moved = await call<Machine>('GET', `/v1/apps/${app}/machines/${result.moved[0]!.to_machine}`);
+    assert.equal(moved.host_id, 'ams-1');
+    await call('GET', `/v1/apps/${app}/machines/${moved.id}/wait?state=started&timeout=30`);
+    const after = await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=ams`);
+    assert.deepEqual(after.map((m) => m.id), [moved.id], 'the original is gone');
+    await eventually('the moved machine to answer through its new host\'s proxy', async () => (await get(proxyOf('ams-1'))).status === 200);
+    await call('POST', '/v1/hosts/ams-2/uncordon', {});
+  });
+
+  it('a machine whose host is gone is a platform fault naming the host', async () => {
+    const machine = (await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=iad`))[0]!;
+    const pid = readFleet(dataDir)!.hosts.find((h) => h.id === machine.host_id)!.pid;
+    process.kill(pid, 'SIGKILL');
+    await eventually('the host process to be gone', () => !isFleetProcess(pid, dataDir));
+    const err = await call('GET', `/v1/apps/${app}/machines/${machine.id}`).then(
+      () => assert.fail('answered for a machine on a dead host'),
+      (e: unknown) => e as AloftError,
+    );
+    assert.equal(err.fault, 'platform');
+    assert.match(err.message, new RegExp(`host ${machine.host_id}`));
+    const listed = await call<Array<{ id: string; reachable: boolean }>>('GET', '/v1/hosts');
+    assert.equal(listed.find((h) => h.id === machine.host_id)!.reachable, false);
   });
 
   it('fleet down ends every process and forgets the fleet', async () => {
     const record = readFleet(dataDir)!;
-    assert.equal(record.pids.length, 3, 'control host and two hosts');
-    assert.ok(record.pids.every((pid) => isFleetProcess(pid, dataDir)));
-    assert.equal(await fleetDown(dataDir), 3);
+    assert.equal(record.pids.length, 5, 'control host and four hosts');
+    assert.equal(await fleetDown(dataDir), 5);
     assert.ok(record.pids.every((pid) => !isFleetProcess(pid, dataDir)), 'no process is left');
     assert.equal(existsSync(join(dataDir, 'fleet.json')), false);
     assert.equal(existsSync(join(dataDir, 'endpoints.json')), false);
