@@ -1,4 +1,4 @@
--- aloft-schema-version: 3
+-- aloft-schema-version: 4
 -- The platform's replicated tables. Each host's agent is the only writer of its own rows.
 -- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
 -- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
@@ -23,7 +23,9 @@ CREATE TABLE hosts (
   -- WireGuard listens on, and its own 6PN address (fdaa:0:0:HOST::1, which names its host number).
   wg_public_key TEXT NOT NULL DEFAULT '',
   wg_endpoint TEXT NOT NULL DEFAULT '',
-  sixpn_address TEXT NOT NULL DEFAULT ''
+  sixpn_address TEXT NOT NULL DEFAULT '',
+  -- v4: the id of the host's state node, so readers can tell from SWIM membership whether the host is alive.
+  state_node TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE machines (
