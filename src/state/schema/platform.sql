@@ -1,4 +1,4 @@
--- aloft-schema-version: 4
+-- aloft-schema-version: 5
 -- The platform's replicated tables. Each host's agent is the only writer of its own rows.
 -- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
 -- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
@@ -47,3 +47,13 @@ CREATE TABLE machines (
 
 CREATE INDEX machines_app ON machines (app);
 CREATE INDEX machines_host ON machines (host_id);
+
+-- v5: each app's secrets, sealed (src/secrets/): written only by the control host's API, read
+-- by every host when it prepares a machine, so machines boot and restart with the API down.
+CREATE TABLE app_secrets (
+  app_id TEXT NOT NULL PRIMARY KEY,
+  app TEXT NOT NULL DEFAULT '',
+  version INTEGER NOT NULL DEFAULT 0,
+  bundle TEXT NOT NULL DEFAULT '{}',
+  updated_at INTEGER NOT NULL DEFAULT 0
+);
