@@ -1,7 +1,8 @@
 /**
  * The delay relay as its own process, started inside the topology's core namespace:
- * `node delay-relay-main.ts '<JSON array of RelayPair>'`. Prints `ready` once every socket is
- * bound, and exits when its stdin closes, so it never outlives the process that started it.
+ * `node delay-relay-main.ts '<JSON array of RelayPair>' [--detached]`. Prints `ready` once every
+ * socket is bound. It exits when its stdin closes, so it never outlives the process that started
+ * it, unless `--detached`: then only a signal ends it.
  */
 import { DelayRelay, type RelayPair } from './delay-relay.ts';
 
@@ -12,7 +13,9 @@ const stop = (): void => {
   relay.close();
   process.exit(0);
 };
-process.stdin.on('end', stop);
-process.stdin.on('error', stop);
-process.stdin.resume();
+if (process.argv[3] !== '--detached') {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}
 process.on('SIGTERM', stop);

@@ -45,6 +45,7 @@ export {
   destroyTopology,
   planTopology,
   hostWireguardOptions,
+  planPeerEndpoint,
   hostCommand,
   topologyPrerequisites,
   underlayIfname,

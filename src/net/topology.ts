@@ -23,7 +23,9 @@
  * all, also after a crash, and building a topology first removes the remains of an old one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, unlink } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -64,6 +66,12 @@ export interface TopologySpec {
   platformAddresses?: readonly string[];
   /** Install the org isolation table in each host. Default true. */
   isolation?: boolean;
+  /**
+   * When set, the delay relay runs detached and logs here (`relay.log`), outliving this process
+   * (a fleet started by a command that exits); destroyTopology ends it. Without it, the relay
+   * exits when this process does.
+   */
+  logDir?: string;
   logger?: Logger;
 }
 
@@ -232,8 +240,8 @@ export function hostCommand(host: TopologyHost, argv: readonly string[]): string
   return ['nsenter', `--net=${netnsDir}/${host.netns}`, '--', ...argv];
 }
 
-/** The options to start a topology host's WireGuard with (`WireguardDevice.start`). */
-export function hostWireguardOptions(host: TopologyHost, privateKey: string, logger?: Logger): WireguardOptions {
+/** The options to start a topology host's WireGuard with (`WireguardDevice.start`); `logFile` runs it detached. */
+export function hostWireguardOptions(host: TopologyHost, privateKey: string, extra: { logFile?: string; logger?: Logger } = {}): WireguardOptions {
   return {
     ifname: host.wireguardIfname,
     netns: host.netns,
@@ -241,8 +249,23 @@ export function hostWireguardOptions(host: TopologyHost, privateKey: string, log
     listenPort: host.wireguardListenPort,
     addresses: [`${host.sixpnAddress}/128`],
     routes: [sixpnRange],
-    ...(logger === undefined ? {} : { logger }),
+    ...extra,
   };
+}
+
+/** The ip:port host `from` uses for its WireGuard peer `to`: the relay across regions, the peer itself within one. */
+export function planPeerEndpoint(plan: TopologyPlan, from: string, to: string): string {
+  const a = planHost(plan, from);
+  const b = planHost(plan, to);
+  if (a.region === b.region) return b.wireguardEndpoint;
+  const pair = plan.relayPairs.find((p) => p.hosts.includes(a.name) && p.hosts.includes(b.name))!;
+  return `${a.gateway}:${pair.port}`;
+}
+
+function planHost(plan: TopologyPlan, name: string): TopologyHost {
+  const h = plan.hosts.find((x) => x.name === name);
+  if (h === undefined) throw new ValidationError(`the topology has no host '${name}' (hosts: ${plan.hosts.map((x) => x.name).join(', ')})`);
+  return h;
 }
 
 /** Builds the topology; on failure, removes what it made. */
@@ -264,12 +287,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
 }
 
 function topologyHandle(spec: TopologySpec, plan: TopologyPlan, relay: ChildProcess): Topology {
-  const byName = new Map(plan.hosts.map((h) => [h.name, h]));
-  const host = (name: string): TopologyHost => {
-    const h = byName.get(name);
-    if (h === undefined) throw new ValidationError(`the topology has no host '${name}' (hosts: ${[...byName.keys()].join(', ')})`);
-    return h;
-  };
+  const host = (name: string): TopologyHost => planHost(plan, name);
   const coreNetns = `${spec.prefix}-core`;
   return {
     prefix: spec.prefix,
@@ -281,13 +299,7 @@ function topologyHandle(spec: TopologySpec, plan: TopologyPlan, relay: ChildProc
     clients: plan.clients,
     latency: spec.latency ?? defaultLatencyMatrix,
     host,
-    peerEndpoint(from, to) {
-      const a = host(from);
-      const b = host(to);
-      if (a.region === b.region) return b.wireguardEndpoint;
-      const pair = plan.relayPairs.find((p) => p.hosts.includes(a.name) && p.hosts.includes(b.name))!;
-      return `${a.gateway}:${pair.port}`;
-    },
+    peerEndpoint: (from, to) => planPeerEndpoint(plan, from, to),
     async setHostConnected(name, connected) {
       await mustIp(['-n', coreNetns, 'link', 'set', coreSideName(host(name)), connected ? 'up' : 'down']);
     },
@@ -354,15 +366,25 @@ async function build(spec: TopologySpec, plan: TopologyPlan): Promise<ChildProce
     }),
   );
   await Promise.all(plan.clients.map((c) => ipBatch(['link set lo up', `addr add ${c.address}/24 dev eth0`, 'link set eth0 up', `route add default via ${net}.${plan.regionIndex.get(c.region)}.1`], c.netns)));
-  return startRelay(core, plan.relayPairs.map(({ hosts: _hosts, ...pair }) => pair));
+  return startRelay(core, plan.relayPairs.map(({ hosts: _hosts, ...pair }) => pair), spec.logDir);
 }
 
-/** The delay relay runs as a child inside the core namespace; it exits when our end of its stdin closes. */
-async function startRelay(core: string, pairs: RelayPair[]): Promise<ChildProcess> {
+/**
+ * The delay relay runs as a child inside the core namespace. Attached, it exits when our end of
+ * its stdin closes; detached (with a log directory), it runs until destroyTopology ends it.
+ */
+async function startRelay(core: string, pairs: RelayPair[], logDir: string | undefined): Promise<ChildProcess> {
   const main = fileURLToPath(new URL('./delay-relay-main.ts', import.meta.url));
-  const child = spawn('ip', ['netns', 'exec', core, process.execPath, main, JSON.stringify(pairs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let logFd: number | undefined;
+  if (logDir !== undefined) {
+    await mkdir(logDir, { recursive: true });
+    logFd = openSync(join(logDir, 'relay.log'), 'a');
+  }
+  const args = ['netns', 'exec', core, process.execPath, main, JSON.stringify(pairs), ...(logFd === undefined ? [] : ['--detached'])];
+  const child = spawn('ip', args, { stdio: logFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', logFd], detached: logFd !== undefined });
+  if (logFd !== undefined) closeSync(logFd);
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-2000);
   });
   const lines = createInterface({ input: child.stdout! });
@@ -379,13 +401,14 @@ async function startRelay(core: string, pairs: RelayPair[]): Promise<ChildProces
   });
   if (!ready) {
     child.kill('SIGKILL');
-    throw new PlatformError('relay_start_failed', `the delay relay did not start in ${core}: ${stderr.trim().slice(-500)}`);
+    const output = logDir === undefined ? stderr : `see ${join(logDir, 'relay.log')}`;
+    throw new PlatformError('relay_start_failed', `the delay relay did not start in ${core}: ${output.trim().slice(-500)}`);
   }
-  // The relay is held by its stdin pipe, not by our event loop.
+  // Our event loop does not wait for the relay: attached, its stdin pipe ties it to us; detached, nothing does.
+  lines.close();
+  child.stdout?.destroy();
   child.unref();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  (child.stdout as unknown as { unref?: () => void }).unref?.();
-  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  for (const stream of [child.stdin, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   return child;
 }
 

@@ -5,7 +5,7 @@
  * the UAPI socket; addresses and routes through `ip`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +34,11 @@ export interface WireguardOptions {
   addresses?: string[];
   /** Prefixes routed into the tunnel, e.g. `fdaa::/16`. */
   routes?: string[];
+  /**
+   * Run detached, logging to this file, so the daemon outlives this process (a fleet started
+   * by a command that exits). Without it the daemon's output comes to us and it lives with us.
+   */
+  logFile?: string;
   logger?: Logger;
 }
 
@@ -45,6 +50,7 @@ export class WireguardDevice {
   readonly listenPort: number;
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
+  readonly #logFile: string | undefined;
   #stderr = '';
 
   private constructor(options: WireguardOptions, child: ChildProcess) {
@@ -53,6 +59,7 @@ export class WireguardDevice {
     this.publicKey = wireguardPublicKey(options.privateKey);
     this.listenPort = options.listenPort;
     this.#child = child;
+    this.#logFile = options.logFile;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -70,7 +77,9 @@ export class WireguardDevice {
     const log = options.logger ?? silentLogger();
     await clearStaleSocket(options.ifname);
     const command = options.netns === undefined ? ['wireguard-go', '-f', options.ifname] : ['ip', 'netns', 'exec', options.netns, 'wireguard-go', '-f', options.ifname];
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+    const child = spawn(command[0]!, command.slice(1), { stdio: logFd === undefined ? ['ignore', 'ignore', 'pipe'] : ['ignore', logFd, logFd], detached: logFd !== undefined });
+    if (logFd !== undefined) closeSync(logFd);
     const device = new WireguardDevice(options, child);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     try {
@@ -83,6 +92,7 @@ export class WireguardDevice {
       await device.stop();
       throw err;
     }
+    if (logFd !== undefined) child.unref();
     log.debug({ ifname: options.ifname, netns: options.netns, pid: child.pid, listenPort: options.listenPort }, 'wireguard-go started');
     return device;
   }
@@ -100,6 +110,16 @@ export class WireguardDevice {
     await unlink(uapiSocketPath(this.ifname)).catch(() => undefined);
   }
 
+  /** The tail of what the daemon printed (from its log file when detached). */
+  private output(): string {
+    if (this.#logFile === undefined) return this.#stderr;
+    try {
+      return readFileSync(this.#logFile, 'utf8').slice(-stderrTailBytes);
+    } catch {
+      return '';
+    }
+  }
+
   private async waitForSocket(spawnError: Promise<Error>): Promise<void> {
     const deadline = performance.now() + startTimeoutMs;
     const failure = spawnError.then((err) => {
@@ -109,7 +129,7 @@ export class WireguardDevice {
     });
     while (!existsSync(uapiSocketPath(this.ifname))) {
       if (this.#child.exitCode !== null || this.#child.signalCode !== null) {
-        throw new PlatformError('wireguard_start_failed', `wireguard-go for ${this.ifname} exited (${this.#child.exitCode ?? this.#child.signalCode}) before it was ready: ${this.#stderr.trim().slice(-500)}`);
+        throw new PlatformError('wireguard_start_failed', `wireguard-go for ${this.ifname} exited (${this.#child.exitCode ?? this.#child.signalCode}) before it was ready: ${this.output().trim().slice(-500)}`);
       }
       if (performance.now() > deadline) throw new PlatformError('wireguard_start_failed', `wireguard-go for ${this.ifname} made no UAPI socket within ${startTimeoutMs} ms`);
       await Promise.race([sleep(20), failure]);
