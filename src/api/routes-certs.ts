@@ -64,6 +64,10 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
     for (const row of store.ready()) if (row.not_after !== null && row.not_after - ctx.clock.now() < renewBeforeMs) startIssuing(row.hostname);
   }, renewCheckMs);
   renewals.unref();
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onClose', async () => clearInterval(renewals));
 
   app.post('/v1/apps/:app/certificates', async (request, reply) => {
@@ -76,7 +80,8 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
       });
     }
     const { row: cert, created } = store.claim(hostname, row.name, ctx.clock.now());
-    startIssuing(hostname);
+    // Asking again for a certificate already issued (or being issued) changes nothing.
+    if (cert.status === 'pending') startIssuing(hostname);
     return reply.status(created ? 201 : 200).send(certificateView(cert));
   });
 
@@ -99,12 +104,15 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
     return { removed: cert.hostname };
   });
 
-  app.get('/v1/platform/tls', async (request) => {
+  app.get('/v1/platform/tls', async (request, reply) => {
     const principal = await ctx.auth.authenticate(request);
     ctx.auth.authorize(principal, { org: PLATFORM_ORG, action: 'read' });
     const query = parseOrThrow(feedQuery, request.query, 'query');
     const deadline = performance.now() + query.wait;
-    while (store.version() === query.after && performance.now() < deadline) await sleep(feedCheckMs);
+    // Waiting ends early when the proxy hangs up or the server closes (the store closes after it).
+    const gone = (): boolean => closing || request.raw.destroyed || request.raw.socket.destroyed;
+    while (!gone() && store.version() === query.after && performance.now() < deadline) await sleep(feedCheckMs);
+    if (gone()) return reply.status(503).send({ error: 'the API is closing', code: 'closing', fault: 'platform' });
     return {
       version: store.version(),
       // Every claimed hostname routes to its app, even before its certificate is issued.

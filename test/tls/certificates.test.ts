@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { writeExampleRootfs } from '../../src/build/index.ts';
 import type { Machine } from '../../src/lib/index.ts';
-import { mintToken } from '../../src/tokens/index.ts';
+import { mintPlatformToken, mintToken } from '../../src/tokens/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -179,6 +179,26 @@ describe('TLS certificates', () => {
     assert.equal(taken.json.code, 'hostname_taken');
     assert.equal((await api('GET', `/v1/apps/tls-other/certificates/${hostname}`)).status, 404);
     assert.equal((await cli(['apps', 'destroy', 'tls-other', '--yes'])).code, 0);
+  });
+
+  it("holds the proxies' feed until something changes", async () => {
+    const platformToken = mintPlatformToken(p.keyring, ['read'], Date.now());
+    const now = await api('GET', '/v1/platform/tls?wait=0', undefined, platformToken);
+    assert.equal(now.status, 200);
+    assert.deepEqual((now.json.hostnames as { hostname: string; app: string }[]).map((h) => [h.hostname, h.app]), [[hostname, app]]);
+    const version = now.json.version as number;
+    let started = performance.now();
+    const unchanged = await api('GET', `/v1/platform/tls?after=${version}&wait=600`, undefined, platformToken);
+    assert.equal(unchanged.json.version, version);
+    assert.ok(performance.now() - started >= 500, 'an unchanged feed is held for the wait');
+    started = performance.now();
+    const woken = api('GET', `/v1/platform/tls?after=${version}&wait=15000`, undefined, platformToken);
+    assert.equal((await cli(['apps', 'create', 'tls-feed'])).code, 0);
+    assert.equal((await api('POST', '/v1/apps/tls-feed/certificates', { hostname: 'feed.tls-e2e.example.com' })).status, 201);
+    const changed = await woken;
+    assert.ok((changed.json.version as number) > version);
+    assert.ok(performance.now() - started < 10_000, 'a change answers the held poll');
+    assert.equal((await cli(['apps', 'destroy', 'tls-feed', '--yes'])).code, 0);
   });
 
   it('answers only live ACME challenges on the HTTP port', async () => {
