@@ -37,6 +37,9 @@ export class HttpFrontend {
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, limits.headersTimeoutMs / 4)),
       keepAliveTimeout: 65_000,
     });
+    // This server never listens itself (connections are handed to it), but node only tracks
+    // connections, and so enforces headersTimeout, once a server has emitted 'listening'.
+    this.#h1.emit('listening');
     this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res));
     this.#h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));

@@ -1,0 +1,95 @@
+/** Bad clients and misbehaving apps: each gets the right answer, nothing crashes, and other apps keep being served. */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { EdgeProxy, RouteTable } from '../../src/proxy/index.ts';
+import { Backends, get, http80, machine, startProxy } from './helpers.ts';
+
+const backends = new Backends();
+let proxy: EdgeProxy;
+let routes: RouteTable;
+let port: number;
+const hung: Array<() => void> = [];
+
+before(async () => {
+  ({ proxy, routes, port } = await startProxy({ limits: { headersTimeoutMs: 300, firstByteTimeoutMs: 300, appInFlightMax: 8 } }));
+  const ok = await backends.start('ok');
+  routes.upsert(machine('m-ok', 'fine', http80(ok.port)));
+});
+
+after(async () => {
+  for (const release of hung) release();
+  await proxy.close();
+  await backends.closeAll();
+});
+
+/** Writes raw bytes and collects everything until the proxy closes the connection. */
+function raw(bytes: string, options: { keepOpen?: boolean } = {}): Promise<{ text: string; socket: Socket; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('close', () => resolve({ text, socket, ms: performance.now() - started }));
+    socket.on('error', () => undefined);
+    socket.write(bytes);
+    if (options.keepOpen !== true) socket.end();
+  });
+}
+
+describe('bad input', () => {
+  it('answers 431 to oversized headers', async () => {
+    const r = await get(port, 'fine.aloft.localhost', '/', { headers: { 'x-big': 'a'.repeat(20_000) } });
+    assert.equal(r.status, 431);
+    assert.equal(r.headers['aloft-proxy-error'], 'PB');
+    assert.equal((await get(port, 'fine.aloft.localhost')).status, 200, 'the proxy still serves');
+  });
+
+  it('answers 400 to a malformed request', async () => {
+    const r = await raw('NOT HTTP AT ALL\r\n\r\n', { keepOpen: true });
+    assert.match(r.text, /^HTTP\/1\.1 400 /);
+    assert.match(r.text, /"code":"PB"/);
+  });
+
+  it('closes a slowloris connection that never finishes its headers with 408', async () => {
+    const r = await raw('GET / HTTP/1.1\r\nHost: fine.aloft.localhost\r\nX-Slow: 1', { keepOpen: true });
+    assert.match(r.text, /^HTTP\/1\.1 408 /);
+    assert.ok(r.ms < 5_000, `closed after ${r.ms} ms`);
+  });
+
+  it('closes a connection that sends nothing', async () => {
+    const r = await raw('', { keepOpen: true });
+    assert.equal(r.text, '');
+    assert.ok(r.ms < 5_000, `closed after ${r.ms} ms`);
+  });
+
+  it('answers 502 PA when a replay points nowhere, without crashing', async () => {
+    const b = await backends.start('replayer', (_req, res) => {
+      res.setHeader('fly-replay', 'region=nowhere');
+      res.end();
+    });
+    routes.upsert(machine('m-replayer', 'replayer', http80(b.port)));
+    const r = await get(port, 'replayer.aloft.localhost');
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['aloft-proxy-error'], 'PA');
+    assert.equal(r.headers['fly-replay-failed'], 'no_candidate');
+    assert.match(r.body, /region\(s\) nowhere/);
+  });
+
+  it("does not let one app's hung machine starve another app", async () => {
+    const slow = await backends.start('slow', (_req, res) => {
+      hung.push(() => res.end('late'));
+    });
+    routes.upsert(machine('m-slow', 'slow', http80(slow.port, { concurrency: { type: 'requests', soft_limit: 100, hard_limit: 100 } })));
+    const pending = Array.from({ length: 8 }, () => get(port, 'slow.aloft.localhost').catch(() => undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    const refused = await get(port, 'slow.aloft.localhost');
+    assert.equal(refused.status, 503, 'the app past its share of the proxy is refused at once');
+    assert.equal(refused.headers['aloft-proxy-error'], 'PL');
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) assert.equal((await get(port, 'fine.aloft.localhost')).status, 200);
+    assert.ok(performance.now() - started < 3_000, 'the other app is served promptly');
+    for (const release of hung.splice(0)) release();
+    await Promise.all(pending);
+  });
+});
