@@ -56,3 +56,4 @@ export {
   type TopologyClient,
   type TopologyPlan,
 } from './topology.ts';
+export { seedTopologyMesh, topologyEndpointResolver } from './topology-mesh.ts';

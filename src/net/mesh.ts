@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.ts';
 import type { StateHandle, SubscriptionEvent, Value } from '../state/index.ts';
-import { formatIpv6, parseSixpn, platformOrg } from './address-plan.ts';
+import { orgHostPrefix, parseSixpn, platformOrg } from './address-plan.ts';
 import { uapiSet } from './uapi.ts';
 import { isWireguardKey, wireguardKeyHex } from './wireguard-keys.ts';
 
@@ -61,7 +61,7 @@ export function meshPeers(hosts: readonly MeshHostRow[], machineAddresses: reado
     seenNums.add(sixpn.hostNum);
     seenKeys.add(host.publicKey);
     const orgs = [...(orgsByHostNum.get(sixpn.hostNum) ?? [])].sort((a, b) => a - b);
-    const allowedIps = [platformOrg, ...orgs].map((org) => `${formatIpv6([0xfdaa, 0, org, sixpn.hostNum, 0, 0, 0, 0])}/64`);
+    const allowedIps = [platformOrg, ...orgs].map((org) => orgHostPrefix(org, sixpn.hostNum));
     peers.push({ hostId: host.id, publicKey: host.publicKey, endpoint: endpointOf(host), allowedIps });
   }
   return peers;

@@ -105,6 +105,8 @@ export interface TopologyClient {
 
 export interface Topology {
   readonly prefix: string;
+  /** Everything derived from the spec (also computable elsewhere with planTopology). */
+  readonly plan: TopologyPlan;
   readonly underlayCidr: string;
   readonly anycastAddress: string;
   readonly coreNetns: string;
@@ -291,6 +293,7 @@ function topologyHandle(spec: TopologySpec, plan: TopologyPlan, relay: ChildProc
   const coreNetns = `${spec.prefix}-core`;
   return {
     prefix: spec.prefix,
+    plan,
     underlayCidr: plan.underlayCidr,
     anycastAddress: plan.anycastAddress,
     coreNetns,

@@ -21,6 +21,7 @@ import {
   hostCommand,
   hostWireguardOptions,
   meshFromState,
+  topologyEndpointResolver,
   topologyPrerequisites,
   uapiGet,
   WireguardDevice,
@@ -78,7 +79,7 @@ before(async () => {
         publicKey: keys.publicKey,
         endpoint: host.wireguardEndpoint,
         sixpnAddress: host.sixpnAddress,
-        peerEndpoint: (peer) => topo.peerEndpoint(host.name, peer.id),
+        peerEndpoint: topologyEndpointResolver(topo.plan, host.name),
       }),
     );
   }
