@@ -49,6 +49,12 @@ describe('check probes', () => {
     assert.equal(r.status, 'passing', r.output);
   });
 
+  it('is critical, not a crash, for a request node:http refuses to send', async () => {
+    const r = await probe(spec({ method: 'GE T' }), '127.0.0.1');
+    assert.equal(r.status, 'critical');
+    assert.match(r.output, /^HTTP GE T \/ok: cannot send this request/);
+  });
+
   it('is critical when the server does not answer within the timeout', async () => {
     const started = performance.now();
     const r = await probe(spec({ path: '/hang', timeoutMs: 300 }), '127.0.0.1');

@@ -43,15 +43,22 @@ function probeHttp(spec: CheckSpec, address: string): Promise<ProbeResult> {
       resolve(result);
     };
     const send = spec.protocol === 'https' ? httpsRequest : httpRequest;
-    const req = send({
-      host: address,
-      port: spec.port,
-      method: spec.method,
-      path: spec.path,
-      headers: { 'user-agent': 'aloft-health-check', ...spec.headers },
-      agent: false,
-      ...(spec.protocol === 'https' ? { rejectUnauthorized: !spec.tlsSkipVerify } : {}),
-    });
+    let req: ReturnType<typeof httpRequest>;
+    try {
+      req = send({
+        host: address,
+        port: spec.port,
+        method: spec.method,
+        path: spec.path,
+        headers: { 'user-agent': 'aloft-health-check', ...spec.headers },
+        agent: false,
+        ...(spec.protocol === 'https' ? { rejectUnauthorized: !spec.tlsSkipVerify } : {}),
+      });
+    } catch (err) {
+      // A method or header node:http refuses to send is the config's problem, shown as the check's output.
+      resolve({ status: 'critical', output: `${what}: cannot send this request (${(err as Error).message})` });
+      return;
+    }
     // The whole exchange, not just the connect, must fit in the timeout.
     const timer = setTimeout(() => finish({ status: 'critical', output: `${what}: no response within ${spec.timeoutMs} ms` }), spec.timeoutMs);
     req.once('error', (err: NodeJS.ErrnoException) => finish({ status: 'critical', output: `${what}: ${err.code ?? err.message}` }));

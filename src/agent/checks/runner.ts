@@ -97,11 +97,16 @@ export class CheckRunner {
   #schedule(id: string, tracked: Tracked, index: number, spec: CheckSpec, address: string, afterMs: number): void {
     const timer = setTimeout(() => {
       tracked.timers.delete(timer);
-      void probe(spec, address).then((result) => {
-        if (tracked.stopped) return;
-        this.#apply(id, tracked, index, result);
-        if (!tracked.stopped) this.#schedule(id, tracked, index, spec, address, spec.intervalMs);
-      });
+      void probe(spec, address)
+        .then(
+          (result) => {
+            if (!tracked.stopped) this.#apply(id, tracked, index, result);
+          },
+          (err: unknown) => this.#logger.error({ machine: id, check: spec.name, err: String(err) }, 'check probe failed'),
+        )
+        .finally(() => {
+          if (!tracked.stopped) this.#schedule(id, tracked, index, spec, address, spec.intervalMs);
+        });
     }, afterMs);
     tracked.timers.add(timer);
   }
