@@ -24,7 +24,7 @@ export const publishRetryDelayMs = 200;
 
 export class StatePublisher {
   readonly #service: MachineService;
-  readonly #state: Pick<StateHandle, 'transaction' | 'query'>;
+  readonly #state: Pick<StateHandle, 'id' | 'transaction' | 'query'>;
   readonly #host: PublishedHost;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -34,7 +34,7 @@ export class StatePublisher {
   #cancelScheduled: (() => void) | undefined;
   readonly #unsubscribes: Array<() => void> = [];
 
-  constructor(service: MachineService, state: Pick<StateHandle, 'transaction' | 'query'>, host: PublishedHost, clock: Clock, logger: Logger) {
+  constructor(service: MachineService, state: Pick<StateHandle, 'id' | 'transaction' | 'query'>, host: PublishedHost, clock: Clock, logger: Logger) {
     this.#service = service;
     this.#state = state;
     this.#host = host;
@@ -107,11 +107,12 @@ export class StatePublisher {
     const used = service.capacity.used(machines);
     const capacity = service.capacity.capacity;
     return {
-      sql: `INSERT INTO hosts (id, region, address, cpus, memory_mb, cpus_used, memory_mb_used, cordoned, state, updated_at, agent_url, proxy_url, machines)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      sql: `INSERT INTO hosts (id, region, address, cpus, memory_mb, cpus_used, memory_mb_used, cordoned, state, updated_at, agent_url, proxy_url, machines, state_node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET region = excluded.region, address = excluded.address, cpus = excluded.cpus, memory_mb = excluded.memory_mb,
               cpus_used = excluded.cpus_used, memory_mb_used = excluded.memory_mb_used, cordoned = excluded.cordoned, state = excluded.state,
-              updated_at = excluded.updated_at, agent_url = excluded.agent_url, proxy_url = excluded.proxy_url, machines = excluded.machines`,
+              updated_at = excluded.updated_at, agent_url = excluded.agent_url, proxy_url = excluded.proxy_url, machines = excluded.machines,
+              state_node = excluded.state_node`,
       params: [
         service.hostId,
         service.region,
@@ -126,6 +127,7 @@ export class StatePublisher {
         this.#host.agentUrl,
         this.#host.proxyUrl,
         machines.length,
+        this.#state.id,
       ],
     };
   }

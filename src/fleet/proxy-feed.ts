@@ -1,0 +1,145 @@
+/**
+ * Feeds a host's proxy from its state node: every machine of every app (the rows each agent
+ * publishes), and every other host's proxy as a peer to forward to. Machines of a host that
+ * SWIM declares suspect or dead, or that stopped, leave the route table until the host is back,
+ * so a dead host is routed around as soon as membership notices — without waiting for anyone to
+ * rewrite its rows (only its own agent may).
+ */
+import type { Logger } from '../lib/index.ts';
+import { sleep } from '../lib/index.ts';
+import type { MachineRoute, PeerProxy, Peers, RouteTable } from '../proxy/index.ts';
+import type { Member, StateHandle, SubscriptionEvent, Value } from '../state/index.ts';
+
+const machinesQuery = 'SELECT id, app, state, region, host_id, local_ip, services, checks FROM machines';
+const hostsQuery = 'SELECT id, region, proxy_url, state, state_node FROM hosts';
+const resubscribeDelayMs = 200;
+
+interface HostRow {
+  id: string;
+  region: string;
+  proxyUrl: string;
+  state: string;
+  stateNode: string;
+}
+
+export interface ProxyFeedOptions {
+  state: Pick<StateHandle, 'subscribe' | 'members' | 'onMemberChange'>;
+  routes: RouteTable;
+  /** Other hosts' proxies; undefined = this proxy forwards nowhere. */
+  peers: Peers | undefined;
+  /** This host: its machines are always routable here (it is alive if it reads this). */
+  selfHostId: string;
+  logger: Logger;
+}
+
+export class ProxyFeed {
+  readonly #o: ProxyFeedOptions;
+  readonly #machines = new Map<string, MachineRoute>();
+  readonly #hosts = new Map<string, HostRow>();
+  /** Whether each host's machines are in the route table, as last decided. */
+  readonly #hostAlive = new Map<string, boolean>();
+  readonly #abort = new AbortController();
+  readonly #unsubscribeMembers: () => void;
+
+  constructor(options: ProxyFeedOptions) {
+    this.#o = options;
+    this.#unsubscribeMembers = options.state.onMemberChange(() => this.#refreshAll());
+    void this.#follow(machinesQuery, (values) => this.#machineRow(values), (id) => this.#machineGone(id));
+    void this.#follow(hostsQuery, (values) => this.#hostRow(values), (id) => this.#hosts.delete(id));
+  }
+
+  close(): void {
+    this.#abort.abort();
+    this.#unsubscribeMembers();
+  }
+
+  async #follow(sql: string, upsert: (values: Value[]) => void, remove: (id: string) => void): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        for await (const event of this.#o.state.subscribe(sql, [], { signal }).events) this.#apply(event, upsert, remove);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#o.logger.warn({ err }, 'proxy lost a state subscription; resubscribing');
+      }
+      await sleep(resubscribeDelayMs, signal).catch(() => undefined);
+    }
+  }
+
+  #apply(event: SubscriptionEvent, upsert: (values: Value[]) => void, remove: (id: string) => void): void {
+    if (event.type === 'initial') {
+      for (const row of event.rows) upsert(row.values);
+    } else if (event.kind === 'delete') {
+      remove(String(event.values[0]));
+    } else {
+      upsert(event.values);
+    }
+  }
+
+  #machineRow(values: Value[]): void {
+    const [id, app, state, region, hostId, localIp, services, checks] = values.map((v) => (typeof v === 'string' ? v : ''));
+    const route: MachineRoute = {
+      id: id!,
+      app: app!,
+      state: state!,
+      region: region!,
+      hostId: hostId!,
+      address: localIp!,
+      services: parseJson(services!, []),
+      checks: parseJson(checks!, []),
+    };
+    this.#machines.set(route.id, route);
+    this.#place(route);
+  }
+
+  #machineGone(id: string): void {
+    this.#machines.delete(id);
+    this.#o.routes.remove(id);
+  }
+
+  #hostRow(values: Value[]): void {
+    const [id, region, proxyUrl, state, stateNode] = values.map((v) => (typeof v === 'string' ? v : ''));
+    this.#hosts.set(id!, { id: id!, region: region!, proxyUrl: proxyUrl!, state: state!, stateNode: stateNode! });
+    this.#refreshAll();
+  }
+
+  /** After a host or membership change: re-places the machines of hosts whose liveness changed, and resets the peers. */
+  #refreshAll(): void {
+    const changed = new Set<string>();
+    for (const hostId of new Set([...this.#hosts.keys(), ...this.#hostAlive.keys()])) {
+      const alive = this.#alive(hostId);
+      if (this.#hostAlive.get(hostId) !== alive) changed.add(hostId);
+      this.#hostAlive.set(hostId, alive);
+    }
+    if (changed.size > 0) for (const route of this.#machines.values()) if (changed.has(route.hostId)) this.#place(route);
+    const peers: PeerProxy[] = [];
+    for (const h of this.#hosts.values()) {
+      if (h.id === this.#o.selfHostId || h.proxyUrl === '' || !this.#alive(h.id)) continue;
+      peers.push({ hostId: h.id, region: h.region, address: new URL(h.proxyUrl).host });
+    }
+    this.#o.peers?.set(peers);
+  }
+
+  #place(route: MachineRoute): void {
+    const alive = this.#hostAlive.get(route.hostId) ?? this.#alive(route.hostId);
+    if (alive) this.#o.routes.upsert(route);
+    else this.#o.routes.remove(route.id);
+  }
+
+  /** A host is alive while its row says up and SWIM has it alive (or has not heard of it yet). */
+  #alive(hostId: string): boolean {
+    if (hostId === this.#o.selfHostId) return true;
+    const host = this.#hosts.get(hostId);
+    if (host === undefined || host.state !== 'up') return false;
+    const member: Member | undefined = this.#o.state.members().find((m) => m.id === host.stateNode);
+    return member === undefined || member.state === 'alive';
+  }
+}
+
+function parseJson<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
