@@ -348,6 +348,12 @@ async function build(spec: TopologySpec, plan: TopologyPlan): Promise<ChildProce
   if (firstEdge !== undefined) coreCommands.push(`route add ${plan.anycastAddress}/32 via ${firstEdge.underlayAddress}`);
   if (spec.rootLink === true) coreCommands.push(`addr add ${net}.0.2/30 dev up0`);
   if (spec.rootLink === true) {
+    const taken = await mustIp(['route', 'show', plan.underlayCidr]);
+    if (taken.trim() !== '') {
+      throw new AloftError('underlay_in_use', 'config', `this computer already routes ${plan.underlayCidr} (${taken.trim().slice(0, 200)}), so the topology's root link would collide with it`, {
+        hint: 'pick another underlayOctet, or remove the other topology (destroyTopology)',
+      });
+    }
     await mustIp(['-n', core, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', `${spec.prefix}-up`, 'netns', String(process.pid)]);
     await mustIp(['link', 'set', `${spec.prefix}-up`, 'up']);
   }

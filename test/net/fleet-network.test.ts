@@ -65,6 +65,8 @@ before(async () => {
       { name: 'cs', region: 'syd' },
       { name: 'cl', region: 'lhr' },
     ],
+    rootLink: true,
+    underlayOctet: 200 + Math.floor(Math.random() * 50),
   });
   const clusterKey = randomBytes(32);
   for (const host of topo.hosts) {
@@ -229,6 +231,9 @@ test('anycast: every edge answers on one address and each client reaches its nea
   await eventually('the edge servers to listen', async () => (await reached('ca')) === 'a1', 10_000, 200);
   assert.equal(await reached('cs'), 's1');
   assert.equal(await reached('cl'), 'a1', 'lhr has no edge; ams is nearest');
+  // This namespace reaches the fleet over the root link: an edge through the anycast address, a host by its underlay address.
+  assert.equal(await run('busybox', ['nc', '-w', '3', topo.anycastAddress, '9000']).then((r) => r.stdout.trim()), 'a1');
+  assert.equal((await run('busybox', ['ping', '-c', '1', '-W', '2', topo.host('s1').underlayAddress])).stdout.includes('1 packets received'), true);
   assert.deepEqual(
     topo.clients.map((c) => [c.name, c.edgeHost]),
     [['ca', 'a1'], ['cs', 's1'], ['cl', 'a1']],
