@@ -7,91 +7,29 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildExampleImage } from '../../src/build/index.ts';
-import { fleetDown, fleetUp, isFleetProcess, readFleet, type FleetEndpoints } from '../../src/fleet/index.ts';
-import { AloftError, randomHex, requestJson, type Machine } from '../../src/lib/index.ts';
-import { RegistryClient } from '../../src/registry/index.ts';
+import { fleetDown, isFleetProcess, readFleet } from '../../src/fleet/index.ts';
+import type { AloftError, Machine } from '../../src/lib/index.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { getThrough, startTestFleet, webConfig, type TestFleet } from './helpers.ts';
 
-let dataDir: string;
-let fleet: FleetEndpoints;
-const app = `fl${randomHex(3)}`;
-const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
-  requestJson<T>(method, `${fleet.api}${path}`, { token: fleet.token, target: 'the API', ...(body === undefined ? {} : { body }) });
-const proxyOf = (hostId: string): string => fleet.hosts.find((h) => h.id === hostId)!.proxy;
-let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
-
-/**
- * The example web server as a machine of `app`; each on its own port, since process machines
- * share the computer's network (a drained machine's copy can only bind once the original is
- * gone: the restart policy brings it up then).
- */
-function webConfig(memoryMb = 256): Record<string, unknown> {
-  const port = nextPort++;
-  return {
-    image: `${app}:v1`,
-    env: { PORT: String(port) },
-    // Relative paths: the process driver runs the program from the root filesystem's directory.
-    init: { entrypoint: ['sh', '-c', 'mkdir -p www && echo ok > www/index.html && exec busybox httpd -f -p "$PORT" -h www'], cmd: [] },
-    guest: { cpus: 1, memory_mb: memoryMb, cpu_kind: 'shared' },
-    restart: { policy: 'always' },
-    services: [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] }],
-  };
-}
-
-async function runMachine(region: string, memoryMb = 256): Promise<Machine> {
-  const machine = await call<Machine>('POST', `/v1/apps/${app}/machines`, { region, config: webConfig(memoryMb) });
-  await call('GET', `/v1/apps/${app}/machines/${machine.id}/wait?state=started&timeout=30`);
-  return machine;
-}
-
-/** A GET through a proxy for the app (fetch cannot set Host, so node:http). */
-function get(proxy: string): Promise<{ status: number; machine: string | undefined; region: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${proxy}/`, { headers: { host: `${app}.aloft.localhost` } }, (res) => {
-      res.resume();
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, machine: res.headers['aloft-machine'] as string | undefined, region: res.headers['aloft-region'] as string | undefined }));
-    });
-    req.once('error', reject);
-    req.end();
-  });
-}
+let t: TestFleet;
+const call = <T>(method: string, path: string, body?: unknown): Promise<T> => t.call<T>(method, path, body);
+const runMachine = (region: string, memoryMb?: number): Promise<Machine> => t.runMachine(region, memoryMb === undefined ? {} : { memoryMb });
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-'));
-  fleet = await fleetUp({
-    dataDir,
-    regions: ['ams', 'iad'],
-    hostsPerRegion: 2,
-    driver: 'process',
-    domain: 'aloft.localhost',
-    subnet: 100 + Math.floor(Math.random() * 150),
-    hostCapacity: { cpus: 8, memoryMb: 1024 },
-  });
-  const registry = new RegistryClient({ url: fleet.registry, credentials: { password: fleet.token } });
-  try {
-    await buildExampleImage(registry, `personal/${app}`, 'v1');
-  } finally {
-    await registry.close();
-  }
-  await call('POST', '/v1/apps', { app_name: app, org_slug: 'personal' });
-  await eventually('every host to be known to the API', async () => (await call<unknown[]>('GET', '/v1/hosts')).length === 4, 20_000);
+  t = await startTestFleet(['ams', 'iad'], 2);
 });
 
 after(async () => {
-  await fleetDown(dataDir);
-  await rm(dataDir, { recursive: true, force: true });
+  await t.stop();
 });
 
 describe('a fleet of two regions', () => {
   it('puts each host on its own loopback address and names its region in endpoints.json', () => {
     assert.deepEqual(
-      fleet.hosts.map((h) => [h.id, h.region]),
+      t.fleet.hosts.map((h) => [h.id, h.region]),
       [
         ['ams-1', 'ams'],
         ['ams-2', 'ams'],
@@ -99,8 +37,8 @@ describe('a fleet of two regions', () => {
         ['iad-2', 'iad'],
       ],
     );
-    assert.equal(new Set(fleet.hosts.map((h) => h.address)).size, 4);
-    for (const h of fleet.hosts) assert.ok(h.proxy.includes(h.address) && h.agent.includes(h.address) && h.dns.startsWith(h.address), `${h.id} serves on its own address`);
+    assert.equal(new Set(t.fleet.hosts.map((h) => h.address)).size, 4);
+    for (const h of t.fleet.hosts) assert.ok(h.proxy.includes(h.address) && h.agent.includes(h.address) && h.dns.startsWith(h.address), `${h.id} serves on its own address`);
   });
 
   it('places on the host of the region with the lowest utilization after placement', async () => {
@@ -111,7 +49,7 @@ describe('a fleet of two regions', () => {
     const third = await runMachine('iad', 256);
     assert.equal(third.host_id, second.host_id, `${second.host_id} is at 25%, ${first.host_id} at 50%: the third goes where use stays lowest`);
     const served = await eventually('the machine to answer through its host\'s proxy', async () => {
-      const r = await get(proxyOf(first.host_id));
+      const r = await getThrough(t.proxyOf(first.host_id), t.app);
       return r.status === 200 ? r : undefined;
     });
     assert.equal(served.region, 'iad');
@@ -119,7 +57,7 @@ describe('a fleet of two regions', () => {
 
   it('refuses at once, with the reason of each host of the region, when no host fits', async () => {
     const started = performance.now();
-    const err = await call('POST', `/v1/apps/${app}/machines`, { region: 'ams', config: webConfig(2048) }).then(
+    const err = await call('POST', `/v1/apps/${t.app}/machines`, { region: 'ams', config: webConfig(t.app, 2048) }).then(
       () => assert.fail('a machine bigger than any host was placed'),
       (e: unknown) => e as AloftError,
     );
@@ -134,7 +72,7 @@ describe('a fleet of two regions', () => {
     await call('POST', '/v1/hosts/ams-1/cordon', {});
     const placed = await runMachine('ams');
     assert.equal(placed.host_id, 'ams-2');
-    const err = await call('POST', `/v1/apps/${app}/machines`, { region: 'ams', config: webConfig(1024) }).then(
+    const err = await call('POST', `/v1/apps/${t.app}/machines`, { region: 'ams', config: webConfig(t.app, 1024) }).then(
       () => assert.fail('placed on a full or cordoned host'),
       (e: unknown) => e as AloftError,
     );
@@ -149,26 +87,26 @@ describe('a fleet of two regions', () => {
   });
 
   it('drains: each machine is re-created on another host of its region and keeps serving', async () => {
-    const before = (await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=ams`)).filter((m) => m.host_id === 'ams-2');
+    const before = (await call<Machine[]>('GET', `/v1/apps/${t.app}/machines?region=ams`)).filter((m) => m.host_id === 'ams-2');
     assert.equal(before.length, 1);
     const result = await call<{ moved: Array<{ machine: string; to_machine: string; to_host: string; name: string }>; failed: unknown[] }>('POST', '/v1/hosts/ams-2/drain', {});
     assert.deepEqual(result.failed, []);
     assert.deepEqual(result.moved.map((m) => [m.machine, m.to_host, m.name]), [[before[0]!.id, 'ams-1', before[0]!.name]]);
-    const moved = await call<Machine>('GET', `/v1/apps/${app}/machines/${result.moved[0]!.to_machine}`);
+    const moved = await call<Machine>('GET', `/v1/apps/${t.app}/machines/${result.moved[0]!.to_machine}`);
     assert.equal(moved.host_id, 'ams-1');
-    await call('GET', `/v1/apps/${app}/machines/${moved.id}/wait?state=started&timeout=30`);
-    const after = await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=ams`);
+    await call('GET', `/v1/apps/${t.app}/machines/${moved.id}/wait?state=started&timeout=30`);
+    const after = await call<Machine[]>('GET', `/v1/apps/${t.app}/machines?region=ams`);
     assert.deepEqual(after.map((m) => m.id), [moved.id], 'the original is gone');
-    await eventually('the moved machine to answer through its new host\'s proxy', async () => (await get(proxyOf('ams-1'))).status === 200);
+    await eventually('the moved machine to answer through its new host\'s proxy', async () => (await getThrough(t.proxyOf('ams-1'), t.app)).status === 200);
     await call('POST', '/v1/hosts/ams-2/uncordon', {});
   });
 
   it('a machine whose host is gone is a platform fault naming the host', async () => {
-    const machine = (await call<Machine[]>('GET', `/v1/apps/${app}/machines?region=iad`))[0]!;
-    const pid = readFleet(dataDir)!.hosts.find((h) => h.id === machine.host_id)!.pid;
+    const machine = (await call<Machine[]>('GET', `/v1/apps/${t.app}/machines?region=iad`))[0]!;
+    const pid = readFleet(t.dataDir)!.hosts.find((h) => h.id === machine.host_id)!.pid;
     process.kill(pid, 'SIGKILL');
-    await eventually('the host process to be gone', () => !isFleetProcess(pid, dataDir));
-    const err = await call('GET', `/v1/apps/${app}/machines/${machine.id}`).then(
+    await eventually('the host process to be gone', () => !isFleetProcess(pid, t.dataDir));
+    const err = await call('GET', `/v1/apps/${t.app}/machines/${machine.id}`).then(
       () => assert.fail('answered for a machine on a dead host'),
       (e: unknown) => e as AloftError,
     );
@@ -179,11 +117,11 @@ describe('a fleet of two regions', () => {
   });
 
   it('fleet down ends every process and forgets the fleet', async () => {
-    const record = readFleet(dataDir)!;
+    const record = readFleet(t.dataDir)!;
     assert.equal(record.pids.length, 5, 'control host and four hosts');
-    assert.equal(await fleetDown(dataDir), 5);
-    assert.ok(record.pids.every((pid) => !isFleetProcess(pid, dataDir)), 'no process is left');
-    assert.equal(existsSync(join(dataDir, 'fleet.json')), false);
-    assert.equal(existsSync(join(dataDir, 'endpoints.json')), false);
+    assert.equal(await fleetDown(t.dataDir), 5);
+    assert.ok(record.pids.every((pid) => !isFleetProcess(pid, t.dataDir)), 'no process is left');
+    assert.equal(existsSync(join(t.dataDir, 'fleet.json')), false);
+    assert.equal(existsSync(join(t.dataDir, 'endpoints.json')), false);
   });
 });
