@@ -79,6 +79,12 @@ export function openApiDocument(): Record<string, unknown> {
         post: op('Acquire or refresh a lease (body: ttl, description); 409 when held'),
         delete: op('Release a lease (header fly-machine-lease-nonce)'),
       },
+      '/v1/apps/{app_name}/certificates': {
+        get: op("List the app's certificates (status pending, ready or failed)"),
+        post: op('Claim a hostname for the app and obtain its certificate by ACME http-01 (body: hostname) — Aloft extension'),
+      },
+      '/v1/apps/{app_name}/certificates/{hostname}': { get: op('A certificate and why it failed, if it did'), delete: op('Stop serving a certificate') },
+      '/v1/platform/tls': { get: op("Proxies' feed of issued certificates and live ACME challenges (platform tokens; query after, wait ms)") },
     },
   };
 }
