@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock, type Logger } from '../lib/index.ts';
+import type { Keyring, RevocationList } from '../tokens/index.ts';
 import type { HostCapacity } from './capacity.ts';
 import { CheckRunner } from './checks/runner.ts';
 import type { CrashHook } from './fsm/index.ts';
 import type { HostRuntime } from './host-runtime.ts';
 import { agentHttpServer } from './http.ts';
 import { MachineService } from './machines.ts';
+import type { AppSecretsSource } from './secrets.ts';
 
 export interface AgentOptions {
   dataDir: string;
@@ -13,11 +15,15 @@ export interface AgentOptions {
   region: string;
   capacity: HostCapacity;
   runtime: HostRuntime;
-  /** Token the API gateway presents to this agent. */
-  token: string;
+  /** The platform's root keys: the agent verifies every request's token with them, locally. */
+  keyring: Keyring;
+  /** Revoked token ids, kept current by the API's pushes and a periodic refresh (tokens/revocations.ts). */
+  revocations: RevocationList;
   logger: Logger;
   clock?: Clock;
   crashHook?: CrashHook;
+  /** Where prepared instances get their app's secrets; default none. */
+  secrets?: AppSecretsSource;
 }
 
 /** One host's agent: the machine service behind its HTTP API. */
@@ -37,9 +43,10 @@ export class Agent {
       clock: opts.clock ?? systemClock,
       logger: opts.logger,
       ...(opts.crashHook === undefined ? {} : { crashHook: opts.crashHook }),
+      ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     });
     this.#checks = new CheckRunner(this.service, opts.clock ?? systemClock, opts.logger.child({ component: 'checks' }));
-    this.#server = agentHttpServer(this.service, opts.token, opts.logger);
+    this.#server = agentHttpServer(this.service, { keyring: opts.keyring, revocations: opts.revocations, clock: opts.clock ?? systemClock }, opts.logger);
   }
 
   get url(): string {

@@ -30,6 +30,7 @@ import { logPathOf, logTailLinesOnFailure, machineOperations, newInstanceId } fr
 import type { LeaseRecord, MachineRecord } from './record.ts';
 import type { ExecResult, ExitInfo } from './runtime/driver.ts';
 import { AgentStore } from './store.ts';
+import { noSecrets, type AppSecretsSource } from './secrets.ts';
 
 export const defaultMaxRetries = 10;
 export const waitTimeoutMaxMs = 60_000;
@@ -47,6 +48,8 @@ export interface MachineServiceOptions {
   clock: Clock;
   logger: Logger;
   crashHook?: CrashHook;
+  /** Where prepared instances get their app's secrets; default none. */
+  secrets?: AppSecretsSource;
 }
 
 export interface CreateMachineInput {
@@ -90,6 +93,7 @@ export class MachineService {
       machinesDir: this.#machinesDir,
       changed: (record) => this.#emit(record),
       watchExit: (id) => this.#watchExit(id),
+      secrets: opts.secrets ?? noSecrets,
     });
     for (const def of ops) this.#engine.define(def);
   }

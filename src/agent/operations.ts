@@ -4,13 +4,14 @@
  * it runs, so a killed agent resumes exactly here and repeating a step is harmless.
  */
 import { join } from 'node:path';
-import { asAloftError, durationToMs, randomHex, sleep, type Clock } from '../lib/index.ts';
+import { asAloftError, durationToMs, randomHex, sleep, ValidationError, type Clock } from '../lib/index.ts';
 import type { OperationDefinition, OperationRecord, Step } from './fsm/index.ts';
 import { withEvent } from './events.ts';
 import type { HostRuntime } from './host-runtime.ts';
 import { readLogTail } from './logs.ts';
 import { resolveProcess } from './process-spec.ts';
 import type { MachineRecord } from './record.ts';
+import type { AppSecrets, AppSecretsSource } from './secrets.ts';
 import type { InstanceSpec } from './runtime/driver.ts';
 import type { AgentStore } from './store.ts';
 
@@ -30,6 +31,8 @@ export interface StepDeps {
   changed(record: MachineRecord): void;
   /** Begins watching the running instance for exits. */
   watchExit(machineId: string): void;
+  /** The app's secrets, read when an instance is prepared. */
+  secrets: AppSecretsSource;
 }
 
 export function logPathOf(machinesDir: string, machineId: string): string {
@@ -80,7 +83,7 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     };
   }
 
-  async function instanceSpec(record: MachineRecord, rootfsPath: string): Promise<InstanceSpec> {
+  async function instanceSpec(record: MachineRecord, rootfsPath: string, secrets: AppSecrets): Promise<InstanceSpec> {
     const image = record.image;
     const network = record.network;
     if (image === undefined || network === undefined) throw new Error(`machine ${record.id} has no image or network yet`);
@@ -91,7 +94,7 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
       privateIp: network.ipv6,
       imageRef: record.config.image,
       instanceId: record.instanceId,
-    });
+    }, secrets.values);
     const spec: InstanceSpec = {
       machineId: record.id,
       instanceId: record.instanceId,
@@ -101,9 +104,18 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
       hostname: record.id,
       logPath: logPathOf(deps.machinesDir, record.id),
       mounts: [],
-      files: record.config.files
-        .filter((f) => f.raw_value !== undefined)
-        .map((f) => ({ guestPath: f.guest_path, content: Buffer.from(f.raw_value!, 'base64'), mode: f.mode ?? 0o644 })),
+      files: record.config.files.flatMap((f) => {
+        // As on Fly, a file's content is base64: given inline, or held in a secret of that name.
+        const content = f.raw_value ?? (f.secret_name === undefined ? undefined : secrets.values[f.secret_name]);
+        if (content === undefined) {
+          if (f.secret_name === undefined) return [];
+          throw new ValidationError(`file ${f.guest_path} comes from secret '${f.secret_name}', which app ${record.app} does not have`, {
+            field: 'config.files',
+            hint: `set it: aloft secrets set ${f.secret_name}=$(base64 -w0 FILE) -a ${record.app}`,
+          });
+        }
+        return [{ guestPath: f.guest_path, content: Buffer.from(content, 'base64'), mode: f.mode ?? 0o644 }];
+      }),
     };
     if (network.netnsPath !== undefined) spec.netnsPath = network.netnsPath;
     return spec;
@@ -125,7 +137,9 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     await runtime.driver.destroy(record.id);
     await runtime.images.releaseRootfs(record.id);
     const rootfs = await runtime.images.prepareRootfs(record.id, record.image);
-    await runtime.driver.prepare(await instanceSpec(record, rootfs));
+    const secrets = deps.secrets.get(record.appId);
+    await runtime.driver.prepare(await instanceSpec(record, rootfs, secrets));
+    return { ...record, secretsVersion: secrets.version };
   });
 
   /**
@@ -136,7 +150,10 @@ export function machineOperations(deps: StepDeps): OperationDefinition[] {
     name: 'prepare_if_needed',
     async run(ctx) {
       const state = (await runtime.driver.status(ctx.op.subject)).state;
-      if (state === 'created' || state === 'running') return;
+      if (state === 'running') return;
+      // An instance prepared before the app's secrets changed would start with the old values.
+      const record = load(ctx.op);
+      if (state === 'created' && (record.secretsVersion ?? 0) === deps.secrets.get(record.appId).version) return;
       await prepareInstance.run(ctx);
     },
   };

@@ -16,13 +16,15 @@ export interface MachineIdentity {
 /**
  * The machine's main process, following OCI/Docker rules: `init.exec` replaces everything;
  * an `init.entrypoint` drops the image's CMD unless `init.cmd` is given; env is the image's,
- * then the config's, then the platform's own variables (which a user cannot override).
+ * then the config's, then the app's secrets, then the platform's own variables (which a user
+ * cannot override).
  */
 export async function resolveProcess(
   config: MachineConfig,
   image: ImageConfig,
   rootfsPath: string,
   identity: MachineIdentity,
+  secrets: Readonly<Record<string, string>>,
 ): Promise<ProcessSpec> {
   const args = config.init.exec ?? [
     ...(config.init.entrypoint ?? image.entrypoint),
@@ -39,7 +41,7 @@ export async function resolveProcess(
     const eq = kv.indexOf('=');
     if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  Object.assign(env, config.env, platformEnv(identity));
+  Object.assign(env, config.env, secrets, platformEnv(identity));
   env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   const { uid, gid } = await resolveUser(image.user, rootfsPath);
   return { args, env, cwd: image.workingDir || '/', uid, gid };

@@ -52,6 +52,8 @@ export interface MachineRecord {
   lease?: LeaseRecord;
   /** Health check results of the current instance while it is started (written by checks/runner.ts). */
   checks?: CheckStatus[];
+  /** The app secrets version the prepared instance was made with; a newer one means prepare again. */
+  secretsVersion?: number;
   metadataVersion: number;
   createdAt: number;
   updatedAt: number;

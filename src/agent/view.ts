@@ -20,6 +20,7 @@ export function machineView(record: MachineRecord): Machine {
     host_status: 'ok',
     app_name: record.app,
     host_id: record.hostId,
+    secrets_version: record.secretsVersion ?? 0,
   };
 }
 

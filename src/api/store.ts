@@ -5,6 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../lib/index.ts';
+import { ReleaseStore, releaseSchema } from './release-store.ts';
+import { SecretStore, secretSchema } from './secret-store.ts';
+import { TokenStore, tokenSchema } from './token-store.ts';
 
 export interface OrgRow {
   slug: string;
@@ -67,6 +70,12 @@ CREATE INDEX IF NOT EXISTS machine_pins_app ON machine_pins(app);
 
 export class CentralStore {
   readonly #db: Database.Database;
+  /** Token metadata and revocations (token-store.ts). */
+  readonly tokens: TokenStore;
+  /** Each app's releases (release-store.ts). */
+  readonly releases: ReleaseStore;
+  /** Each app's sealed secrets (secret-store.ts). */
+  readonly secrets: SecretStore;
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -74,6 +83,12 @@ export class CentralStore {
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(schema);
+    this.#db.exec(tokenSchema);
+    this.tokens = new TokenStore(this.#db);
+    this.#db.exec(releaseSchema);
+    this.releases = new ReleaseStore(this.#db);
+    this.#db.exec(secretSchema);
+    this.secrets = new SecretStore(this.#db);
   }
 
   ensureOrg(slug: string, name: string): OrgRow {
@@ -162,6 +177,11 @@ export class CentralStore {
 
   pins(app: string): PinRow[] {
     return this.#db.prepare('SELECT * FROM machine_pins WHERE app = ? ORDER BY machine_id').all(app) as PinRow[];
+  }
+
+  /** Every machine pinned to a host, for operators' listings and drains. */
+  pinsOnHost(hostId: string): PinRow[] {
+    return this.#db.prepare('SELECT * FROM machine_pins WHERE host_id = ? ORDER BY machine_id').all(hostId) as PinRow[];
   }
 
   unpin(machineId: string): void {

@@ -5,11 +5,18 @@
  */
 import { Command, CommanderError } from 'commander';
 import { appsCommands } from './commands/apps.ts';
+import { certsCommands } from './commands/certs.ts';
+import { authCommands } from './commands/auth.ts';
 import { fleetCommands } from './commands/fleet.ts';
+import { hostsCommands } from './commands/hosts.ts';
 import { buildCommand } from './commands/build.ts';
+import { deployCommands } from './commands/deploy.ts';
+import { secretsCommands } from './commands/secrets.ts';
+import { statusCommands } from './commands/status.ts';
 import { imagesCommands } from './commands/images.ts';
 import { logsCommand } from './commands/logs.ts';
 import { machineCommands } from './commands/machine.ts';
+import { tokensCommands } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
 import { defaultDataDir } from './endpoints.ts';
 import { reportError, useIo, type CliIo } from './output.ts';
@@ -19,16 +26,26 @@ export function buildProgram(): Command {
     .description('Aloft: run apps as machines on your own fleet')
     .option('--data-dir <dir>', 'where the local platform keeps its data and endpoints.json', process.env.ALOFT_DATA_DIR ?? defaultDataDir)
     .option('--json', 'machine-readable output')
-    .option('-a, --app <name>', 'the app to act on')
+    // Repeatable for commands that take several apps (`aloft tokens create --app a --app b`); others use the last.
+    .option('-a, --app <name>', 'the app to act on', (value: string, previous?: string | string[]) => (previous === undefined ? value : [previous, value].flat()))
+    .option('--api-url <url>', 'the Aloft API (beats ALOFT_API_URL, the login config and endpoints.json)')
+    .option('--access-token <token>', 'the token to use (beats ALOFT_API_TOKEN, the login config and endpoints.json)')
     .showSuggestionAfterError()
     .exitOverride();
   upCommand(program);
   fleetCommands(program);
+  hostsCommands(program);
   appsCommands(program);
   machineCommands(program);
+  certsCommands(program);
   logsCommand(program);
   imagesCommands(program);
   buildCommand(program);
+  deployCommands(program);
+  statusCommands(program);
+  secretsCommands(program);
+  authCommands(program);
+  tokensCommands(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

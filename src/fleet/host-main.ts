@@ -2,7 +2,7 @@
  * One fleet host as its own process: `node src/fleet/host-main.ts --fleet-dir F --host-id ams-1
  * --host-num 1 --region ams --address 127.77.1.1 --registry URL [--seeds a:p,...]`. Secrets come
  * from files in the fleet directory, never from the command line. Prints one JSON line
- * `{"id","agent","proxy","state"}` once every role is serving. SIGTERM stops the roles and leaves
+ * `{"id","agent","proxy","state","dns"}` once every role is serving. SIGTERM stops the roles and leaves
  * the machines running for the next start to adopt; SIGINT (what `fleet down` sends) stops the
  * machines too.
  */
@@ -10,8 +10,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DriverName } from '../agent/index.ts';
-import { createLogger } from '../lib/index.ts';
+import { createLogger, systemClock } from '../lib/index.ts';
+import { loadOrCreateMasterKeys } from '../secrets/index.ts';
+import { Keyring, RevocationList } from '../tokens/index.ts';
 import { startHost } from './host.ts';
+import { keyringDir, secretKeysFile } from './platform-keys.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,9 +42,13 @@ const required = (name: 'fleet-dir' | 'host-id' | 'host-num' | 'region' | 'addre
 };
 const secret = async (name: string): Promise<string> => (await readFile(join(required('fleet-dir'), name), 'utf8')).trim();
 
+/** The organization number of `personal`, the first organization of a platform. */
+const loopbackDnsOrg = 1;
 const hostId = required('host-id');
 const logger = createLogger('host', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' }).child({ host: hostId });
 const capacity = values.cpus === undefined || values['memory-mb'] === undefined ? undefined : { cpus: Number(values.cpus), memoryMb: Number(values['memory-mb']) };
+// Fed by the API's pushes; a periodic refresh from the API can be added with revocations.follow.
+const revocations = new RevocationList();
 const host = await startHost({
   dataDir: join(required('fleet-dir'), 'hosts', hostId),
   hostId,
@@ -50,8 +57,10 @@ const host = await startHost({
   bindHost: required('address'),
   internalHost: required('address'),
   ports: { agent: 0, proxy: 0, gossip: 0 },
-  registry: { url: required('registry'), password: await secret('admin-token') },
-  agentToken: await secret('agent-token'),
+  registry: { url: required('registry') },
+  keyring: await Keyring.load(join(required('fleet-dir'), keyringDir), systemClock),
+  revocations,
+  secretKeys: await loadOrCreateMasterKeys(join(required('fleet-dir'), secretKeysFile)),
   driver: values.driver as DriverName | 'auto',
   domain: values.domain!,
   clusterKey: Buffer.from(await secret('state-key')),
@@ -59,8 +68,11 @@ const host = await startHost({
   logger,
   namePrefix: `h${required('host-num')}`,
   ...(capacity === undefined ? {} : { capacity }),
+  // On loopback no asker has a 6PN source address, so askers count as the first organization's.
+  dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg },
 });
-process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, driver: host.driver })}\n`);
+const dns = host.dnsAddresses.map((a) => `${a.host}:${a.port}`)[0];
+process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, dns, driver: host.driver })}\n`);
 
 const stop = (stopMachines: boolean): void => {
   void host.stop(stopMachines).then(() => process.exit(0));

@@ -1,13 +1,17 @@
 /**
- * One host's roles, started together: its state node, its agent, its edge proxy, and the
- * publisher that writes the agent's host and machine rows into the state node. `aloft up` runs one of these beside the control roles in one
+ * One host's roles, started together: its state node, its agent, its edge proxy, the publisher
+ * that writes the agent's host and machine rows into the state node, and its `.internal` DNS. `aloft up` runs one of these beside the control roles in one
  * process; each host of `aloft fleet up` runs one in its own process (host-main.ts).
  */
 import { join } from 'node:path';
-import { StatePublisher, startHostAgent, type Agent, type CrashHook, type DriverName, type HostCapacity, type MachineRecord } from '../agent/index.ts';
+import { StatePublisher, startHostAgent, stateSecretsSource, type Agent, type CrashHook, type DriverName, type HostCapacity } from '../agent/index.ts';
 import { systemClock, type Logger } from '../lib/index.ts';
-import { EdgeProxy, RouteTable, type MachineRoute } from '../proxy/index.ts';
+import { EdgeProxy, Peers, RouteTable, type ProxyTls } from '../proxy/index.ts';
+import { ProxyFeed } from './proxy-feed.ts';
+import { startDnsServer } from '../dns/index.ts';
 import { openState, type StateHandle } from '../state/index.ts';
+import type { Keyring, RevocationList } from '../tokens/index.ts';
+import type { MasterKey } from '../secrets/index.ts';
 
 export interface HostOptions {
   /** The host's own directory: the agent's records and the state node's database live here. */
@@ -22,9 +26,14 @@ export interface HostOptions {
   internalHost: string;
   /** 0 picks a free port. `stateHttp` omitted = no state HTTP API. */
   ports: { agent: number; proxy: number; gossip: number; stateHttp?: number };
-  registry: { url: string; password: string };
-  /** Token the API gateway presents to the agent. */
-  agentToken: string;
+  /** The agent pulls with platform tokens it mints from `keyring`. */
+  registry: { url: string };
+  /** The platform's root keys: the agent verifies every token locally with them. */
+  keyring: Keyring;
+  /** Revoked token ids for the agent; the caller keeps it fed (RevocationList.follow). */
+  revocations: RevocationList;
+  /** The platform's secrets master keys: machines get their app's secrets from the state node with them. */
+  secretKeys: readonly MasterKey[];
   driver: DriverName | 'auto';
   /** Apps are served at `<app>.<domain>`. */
   domain: string;
@@ -37,6 +46,18 @@ export interface HostOptions {
   /** Prefix of namespace and interface names, unique per host on one computer. */
   namePrefix?: string;
   crashHook?: CrashHook;
+  /**
+   * The `.internal` resolver: where it answers (production: fdaa::3 port 53; port 0 picks one),
+   * and the organization of askers without a 6PN source (loopback fleets only). Omitted = none.
+   */
+  dns?: { listen: readonly DnsListen[]; defaultOrg?: number };
+  /** TLS termination for the proxy (src/proxy/tls/), and the port public port 443 listens on. */
+  tls?: { edge: ProxyTls; port: number };
+}
+
+export interface DnsListen {
+  host: string;
+  port: number;
 }
 
 export interface RunningHost {
@@ -44,15 +65,23 @@ export interface RunningHost {
   region: string;
   agentUrl: string;
   proxyUrl: string;
+  /** The proxy's TLS port (public port 443) as an https URL, when it terminates TLS. */
+  tlsUrl: string | undefined;
   /** Gossip address (host:port) of the state node; other hosts use it as a seed. */
   stateAddress: string;
   stateHttpUrl: string | undefined;
+  /** Where the `.internal` resolver answers (UDP and TCP), when it runs. */
+  dnsAddresses: readonly DnsListen[];
   driver: { name: string; isolation: string };
   agent: Agent;
   state: StateHandle;
   /** Stops every role; with `stopMachines` false the machines keep running for the next start to adopt. */
   stop(stopMachines: boolean): Promise<void>;
 }
+
+/** How often a proxy measures its round trip to each peer proxy, and how long it waits for one. */
+export const peerPingIntervalMs = 1_000;
+export const peerPingTimeoutMs = 1_000;
 
 /** Starts the host's roles in dependency order; if one fails, those already started are stopped. */
 export async function startHost(opts: HostOptions): Promise<RunningHost> {
@@ -80,7 +109,9 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
         region: opts.region,
         registry: opts.registry,
         driver: opts.driver,
-        token: opts.agentToken,
+        keyring: opts.keyring,
+        revocations: opts.revocations,
+        secrets: stateSecretsSource(state, opts.secretKeys),
         logger: opts.logger,
         ...(opts.capacity === undefined ? {} : { capacity: opts.capacity }),
         ...(opts.namePrefix === undefined ? {} : { namePrefix: opts.namePrefix }),
@@ -91,13 +122,26 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     );
     stops.push((stopMachines) => hostAgent.stop(stopMachines));
 
+    // Every app's machines on every host, and the other hosts' proxies, come from the state layer.
     const routes = new RouteTable();
-    const unsubscribe = hostAgent.agent.service.onChange((record) => routes.upsert(routeOf(record)));
-    stops.push(async () => unsubscribe());
-    for (const record of hostAgent.agent.service.list()) routes.upsert(routeOf(record));
-    const proxy = new EdgeProxy({ routes, domain: opts.domain, region: opts.region, logger: opts.logger.child({ component: 'proxy' }) });
+    const peers = new Peers({ selfHostId: opts.hostId, pingIntervalMs: peerPingIntervalMs, timeoutMs: peerPingTimeoutMs, logger: opts.logger.child({ component: 'peers' }) });
+    stops.push(async () => peers.stop());
+    const feed = new ProxyFeed({ state, routes, peers, selfHostId: opts.hostId, logger: opts.logger.child({ component: 'proxy' }) });
+    stops.push(async () => feed.close());
+    const tls = opts.tls;
+    const proxy = new EdgeProxy({
+      routes,
+      peers,
+      hostId: opts.hostId,
+      domain: opts.domain,
+      region: opts.region,
+      logger: opts.logger.child({ component: 'proxy' }),
+      ...(tls === undefined ? {} : { tls: tls.edge, listenPortFor: (publicPort: number) => (publicPort === 443 ? tls.port : publicPort) }),
+    });
     const proxyUrl = await proxy.listen(opts.ports.proxy, opts.bindHost);
     stops.push(() => proxy.close());
+    const tlsPort = proxy.boundPort(443);
+    const tlsUrl = tlsPort === undefined ? undefined : `https://${opts.bindHost.includes(':') ? `[${opts.bindHost}]` : opts.bindHost}:${tlsPort}`;
 
     const publisher = new StatePublisher(
       hostAgent.agent.service,
@@ -109,13 +153,28 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     publisher.start();
     stops.push(async () => publisher.stop());
 
+    let dnsAddresses: readonly DnsListen[] = [];
+    if (opts.dns !== undefined) {
+      const dns = await startDnsServer({
+        state,
+        listen: opts.dns.listen,
+        region: opts.region,
+        ...(opts.dns.defaultOrg === undefined ? {} : { defaultOrg: opts.dns.defaultOrg }),
+        logger: opts.logger.child({ component: 'dns' }),
+      });
+      stops.push(() => dns.close());
+      dnsAddresses = dns.addresses;
+    }
+
     return {
       id: opts.hostId,
       region: opts.region,
       agentUrl: hostAgent.url,
       proxyUrl,
+      tlsUrl,
       stateAddress: state.address,
       stateHttpUrl: state.httpUrl,
+      dnsAddresses,
       driver: hostAgent.driver,
       agent: hostAgent.agent,
       state,
@@ -125,16 +184,4 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     await stop(false).catch(() => undefined);
     throw err;
   }
-}
-
-function routeOf(record: MachineRecord): MachineRoute {
-  return {
-    id: record.id,
-    app: record.app,
-    state: record.state,
-    region: record.region,
-    hostId: record.hostId,
-    address: record.network?.ipv4 ?? '',
-    services: record.config.services,
-  };
 }

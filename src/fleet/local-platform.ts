@@ -3,29 +3,37 @@
  * and one host's roles (state node, agent, edge proxy; see host.ts), with embedded defaults and
  * all data under one directory.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Agent, DriverName } from '../agent/index.ts';
-import { createApiServer, CentralStore, staticAdminAuthenticator } from '../api/index.ts';
 import { createLogger, type Logger } from '../lib/index.ts';
-import { createRegistryServer, staticTokenAuth, type RegistryServer } from '../registry/index.ts';
+import { ApiCertificateSource, EdgeTls, InternalCa } from '../proxy/tls/index.ts';
+import { mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { loadOrCreateSecret } from './admin-token.ts';
+import { startControl, type AcmeSettings, type RunningControl } from './control.ts';
+import { writeEndpoints } from './endpoints-file.ts';
 import { startHost, type RunningHost } from './host.ts';
 
 export interface LocalPlatformOptions {
   dataDir: string;
   /** Listen address of every role. */
   bindHost: string;
-  ports: { api: number; proxy: number; registry: number; agent: number };
+  /** `tls` is where public port 443 (HTTPS for every app) listens. */
+  ports: { api: number; proxy: number; registry: number; agent: number; tls: number };
   region: string;
   domain: string;
   driver: DriverName | 'auto';
   logger?: Logger;
+  /** An ACME directory for `aloft certs add`; without it only the internal CA's names get certificates. */
+  acme?: AcmeSettings;
 }
 
 export interface Endpoints {
   api: string;
   proxy: string;
+  /** The proxy's TLS port; `ca_cert` is the internal CA to trust for `<app>.<domain>` there. */
+  tls?: string;
+  ca_cert?: string;
   registry: string;
   token: string;
   region: string;
@@ -35,16 +43,17 @@ export interface Endpoints {
 }
 
 /** Ports chosen to stay clear of common services (web servers, databases, dev servers). */
-export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780 };
+export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780, tls: 7743 };
 export const hostId = 'host-1';
 
 export class LocalPlatform {
   readonly #opts: LocalPlatformOptions;
   readonly #logger: Logger;
-  #registry?: RegistryServer;
-  #store?: CentralStore;
+  #control?: RunningControl;
   #host?: RunningHost;
-  #api?: ReturnType<typeof createApiServer>;
+  #certificateSource?: ApiCertificateSource;
+  /** The agent's revoked token ids: pushed by the API, refreshed from the central store. */
+  readonly #revocations = new RevocationList();
 
   constructor(opts: LocalPlatformOptions) {
     this.#opts = { ...opts, dataDir: resolve(opts.dataDir) };
@@ -58,19 +67,30 @@ export class LocalPlatform {
   async start(): Promise<Endpoints> {
     const { dataDir, bindHost, ports } = this.#opts;
     await mkdir(dataDir, { recursive: true });
-    const token = await loadOrCreateSecret(dataDir, 'admin-token');
-    const agentToken = await loadOrCreateSecret(dataDir, 'agent-token');
     const clusterKey = await loadOrCreateSecret(dataDir, 'state-key');
-
-    const auth = staticTokenAuth({ token });
-    this.#registry = await createRegistryServer({
-      dataDir: join(dataDir, 'registry'),
-      authorize: auth.authorize,
-      issueToken: auth.issueToken,
-      logger: this.#logger.child({ component: 'registry' }),
+    this.#control = await startControl({
+      dataDir,
+      bindHost,
+      ports: { api: ports.api, registry: ports.registry },
+      defaultRegion: this.#opts.region,
+      logger: this.#logger,
+      certificates: {
+        domain: this.#opts.domain,
+        ...(this.#opts.acme === undefined ? {} : { acme: this.#opts.acme }),
+        proxyUrls: () => (this.#host === undefined ? [] : [this.#host.proxyUrl]),
+      },
     });
-    const registryUrl = await this.#registry.listen(ports.registry, bindHost);
-
+    const control = this.#control;
+    await this.#revocations.follow(control.revocationSource, this.#logger.child({ component: 'agent' }));
+    // One host: its proxy follows the API's certificates directly (a fleet host wires its own source).
+    const caDir = join(dataDir, 'tls');
+    const edgeTls = new EdgeTls({ domain: this.#opts.domain, internalCa: await InternalCa.loadOrCreate(caDir), logger: this.#logger.child({ component: 'tls' }) });
+    this.#certificateSource = new ApiCertificateSource({
+      apiUrl: control.apiUrl,
+      token: () => mintPlatformToken(control.keyring, ['read'], Date.now()),
+      logger: this.#logger.child({ component: 'tls' }),
+    });
+    edgeTls.follow(this.#certificateSource);
     this.#host = await startHost({
       dataDir: join(dataDir, 'host'),
       hostId,
@@ -79,48 +99,41 @@ export class LocalPlatform {
       bindHost,
       internalHost: '127.0.0.1',
       ports: { agent: ports.agent, proxy: ports.proxy, gossip: 0 },
-      registry: { url: registryUrl, password: token },
-      agentToken,
+      registry: { url: control.registryUrl },
+      keyring: control.keyring,
+      revocations: this.#revocations,
+      secretKeys: control.secretKeys,
       driver: this.#opts.driver,
       domain: this.#opts.domain,
       clusterKey: Buffer.from(clusterKey),
       seeds: [],
       logger: this.#logger,
+      tls: { edge: edgeTls, port: ports.tls },
     });
-    const agentUrl = this.#host.agentUrl;
-
-    this.#store = new CentralStore(join(dataDir, 'central.sqlite'));
-    this.#store.ensureOrg('personal', 'Personal');
-    this.#store.upsertHost({ id: hostId, region: this.#opts.region, agent_url: agentUrl });
-    this.#api = createApiServer({
-      store: this.#store,
-      auth: staticAdminAuthenticator(token),
-      agentToken,
-      defaultRegion: this.#opts.region,
-      registryHost: new URL(registryUrl).host,
-      logger: this.#logger.child({ component: 'api' }),
-    });
-    const apiUrl = await this.#api.listen({ port: ports.api, host: bindHost });
+    control.store.upsertHost({ id: hostId, region: this.#opts.region, agent_url: this.#host.agentUrl });
+    control.publishSecretsTo(this.#host.state);
 
     const endpoints: Endpoints = {
-      api: apiUrl,
+      api: control.apiUrl,
       proxy: this.#host.proxyUrl,
-      registry: registryUrl,
-      token,
+      ...(this.#host.tlsUrl === undefined ? {} : { tls: this.#host.tlsUrl }),
+      ca_cert: join(caDir, 'ca.crt'),
+      registry: control.registryUrl,
+      token: control.token,
       region: this.#opts.region,
       domain: this.#opts.domain,
       driver: this.#host.driver.name,
       isolation: this.#host.driver.isolation,
     };
-    await writeFile(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+    await writeEndpoints(dataDir, endpoints);
     return endpoints;
   }
 
   /** Stops every role; running machines are stopped but stay wanted, so the next start brings them back. */
   async stop(): Promise<void> {
-    await this.#api?.close();
+    await this.#certificateSource?.close();
+    await this.#control?.stop();
     await this.#host?.stop(true);
-    this.#store?.close();
-    await this.#registry?.close();
+    this.#revocations.stop();
   }
 }

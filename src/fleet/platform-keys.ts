@@ -9,6 +9,7 @@
 import { stat, rename, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomHex, systemClock, type Clock } from '../lib/index.ts';
+import { loadOrCreateMasterKeys, type MasterKey } from '../secrets/index.ts';
 import { authenticateToken, Keyring, mintToken } from '../tokens/index.ts';
 
 export interface PlatformKeys {
@@ -17,6 +18,10 @@ export interface PlatformKeys {
   keyringPath: string;
   /** Organization-admin token of `org`. */
   adminToken: string;
+  /** The master keys that seal apps' secrets: the API seals with them, every host opens with them. */
+  secretKeys: MasterKey[];
+  /** Where they are on disk (0600), for hosts started as their own processes. */
+  secretKeysPath: string;
 }
 
 export interface PlatformKeysOptions {
@@ -29,20 +34,23 @@ export interface PlatformKeysOptions {
 
 export const keyringDir = 'keyring';
 export const adminTokenFile = 'admin-token';
+export const secretKeysFile = 'secrets-master-keys.json';
 
 export async function createPlatformKeys(dataDir: string, options: PlatformKeysOptions = {}): Promise<PlatformKeys> {
   const clock = options.clock ?? systemClock;
   const org = options.org ?? 'personal';
   const keyringPath = join(dataDir, keyringDir);
   const keyring = await loadOrCreateKeyring(keyringPath, clock);
+  const secretKeysPath = join(dataDir, secretKeysFile);
+  const secretKeys = await loadOrCreateMasterKeys(secretKeysPath);
   const tokenPath = join(dataDir, adminTokenFile);
   const saved = await readFile(tokenPath, 'utf8').then((t) => t.trim(), () => undefined);
-  if (saved !== undefined && stillValid(saved, keyring, org, clock, options.isRevoked)) return { keyring, keyringPath, adminToken: saved };
+  if (saved !== undefined && stillValid(saved, keyring, org, clock, options.isRevoked)) return { keyring, keyringPath, adminToken: saved, secretKeys, secretKeysPath };
   const adminToken = mintToken({ keyring, org, tokenId: `tok_admin_${randomHex(6)}` });
   const tmp = `${tokenPath}.tmp-${randomHex(4)}`;
   await writeFile(tmp, `${adminToken}\n`, { mode: 0o600 });
   await rename(tmp, tokenPath);
-  return { keyring, keyringPath, adminToken };
+  return { keyring, keyringPath, adminToken, secretKeys, secretKeysPath };
 }
 
 async function loadOrCreateKeyring(path: string, clock: Clock): Promise<Keyring> {

@@ -75,4 +75,6 @@ export interface Machine {
   /** Aloft additions (kept apart from Fly's names): where the machine runs and who owns it. */
   app_name: string;
   host_id: string;
+  /** The version of the app's secrets its current instance was prepared with (0: none). */
+  secrets_version: number;
 }

@@ -4,6 +4,7 @@
  * the host (left by a crash, or by another program), so a lost file cannot cause a collision.
  * Calls are serialized within the process; one agent owns a data directory.
  */
+import { randomInt } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CapacityError } from '../lib/errors.ts';
@@ -18,14 +19,19 @@ export class SlotTable {
     this.path = path;
   }
 
-  /** The machine's slot, allocating the lowest free one not in `inUse` if it has none. */
+  /** The machine's slot, allocating a free one not in `inUse` if it has none. */
   allocate(machineId: string, inUse: () => Promise<Set<number>>): Promise<number> {
     return this.serialized(async () => {
       const table = await this.read();
       const existing = table[machineId];
       if (existing !== undefined) return existing;
       const taken = new Set([...Object.values(table), ...(await inUse())]);
-      for (let slot = 0; slot < slotCountMax; slot += 1) {
+      // A random starting point: agents of two platforms on one computer (tests, a dev fleet)
+      // allocating at the same moment would otherwise both take the lowest free slot before
+      // either address exists, and their machines would share an address.
+      const start = randomInt(slotCountMax);
+      for (let i = 0; i < slotCountMax; i += 1) {
+        const slot = (start + i) % slotCountMax;
         if (taken.has(slot)) continue;
         table[machineId] = slot;
         await this.write(table);
