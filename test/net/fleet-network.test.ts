@@ -20,6 +20,7 @@ import {
   generateWireguardKeyPair,
   hostCommand,
   hostWireguardOptions,
+  installIsolation,
   meshFromState,
   topologyEndpointResolver,
   topologyPrerequisites,
@@ -223,6 +224,25 @@ test('isolation: org A and org B cannot reach each other either way (ping and TC
   assert.equal((await ping(A.netnsName, A.hostIpv4)).length, 1);
   // Org B still reaches org B across hosts.
   assert.equal((await ping(Bsame.netnsName, B.ipv6)).length, 1);
+});
+
+test('isolation fails closed for a link nobody enrolled, and re-installing the rules keeps enrolled machines', { skip, timeout: 30_000 }, async () => {
+  const a1 = topo.host('a1');
+  const rogue = `${a1.machinePrefix}-rogue`;
+  await run('ip', ['netns', 'add', rogue]);
+  await run('ip', ['-n', a1.netns, 'link', 'add', 'vrogue', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', rogue]);
+  // Org A's addresses and, outside 6PN and the machine pool, an IPv4 link to prove the link itself works.
+  const hostSide = ['addr add fdaa:0:2a:1:3fff::1/80 dev vrogue nodad', 'addr add 192.168.77.1/30 dev vrogue', 'link set vrogue up'];
+  const inside = ['link set lo up', 'addr add fdaa:0:2a:1:3fff::2/80 dev eth0 nodad', 'addr add 192.168.77.2/30 dev eth0', 'link set eth0 up', 'route add ::/0 via fdaa:0:2a:1:3fff::1 dev eth0'];
+  for (const [ns, commands] of [[a1.netns, hostSide], [rogue, inside]] as const) for (const c of commands) await run('ip', ['-n', ns, ...c.split(' ')]);
+  assert.equal((await ping(rogue, '192.168.77.1')).length, 1, 'the link itself works');
+  assert.ok(await pingFails(rogue, 'fdaa:0:2a:1:3fff::1'), 'not even its own 6PN gateway');
+  assert.ok(await pingFails(rogue, machine('A@i1').ipv6), 'an unenrolled link reaches no 6PN address');
+  assert.ok(await pingFails(rogue, machine('A@a2').ipv6));
+
+  await installIsolation(a1.netns, { infraInterfaces: ['lo', 'ul0', a1.wireguardIfname], platformAddresses: ['fdaa::3'] });
+  assert.equal((await ping(machine('A@a1').netnsName, machine('A@i1').ipv6)).length, 1);
+  assert.ok(await pingFails(machine('A@a1').netnsName, machine('B@i1').ipv6));
 });
 
 test('anycast: every edge answers on one address and each client reaches its nearest edge', { skip, timeout: 30_000 }, async () => {
