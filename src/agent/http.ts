@@ -1,7 +1,7 @@
 /**
  * The agent's HTTP API, called by the API gateway (never by users directly). Paths mirror the
- * Machines API per machine; app scoping and user auth happen in the gateway, the agent checks
- * its internal token.
+ * Machines API per machine. The gateway checks users' tokens first, and the agent checks them
+ * again itself (auth.ts), so a host never acts on a token it has not verified.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -11,11 +11,12 @@ import {
   machineStates,
   objectBody,
   parseOrThrow,
-  requireStaticToken,
   signalNameSchema,
   ValidationError,
   type Logger,
 } from '../lib/index.ts';
+import type { RevocationList } from '../tokens/index.ts';
+import { checkAgentRequest, type AgentAuth } from './auth.ts';
 import type { MachineService } from './machines.ts';
 import { machineView } from './view.ts';
 
@@ -30,8 +31,10 @@ const createBody = z.strictObject({
   org_num: z.number().int().min(1).max(65535),
   config: z.unknown(),
   skip_launch: z.boolean().optional(),
+  skip_service_registration: z.boolean().optional(),
   reservation_id: z.string().optional(),
 });
+const cordonBody = z.strictObject({ cordoned: z.boolean() });
 const reserveBody = z.strictObject({ cpus: z.number().int().min(1), memory_mb: z.number().int().min(1) });
 const updateBody = z.object({ config: z.unknown(), skip_launch: z.boolean().optional(), current_version: z.string().optional() });
 const stopBody = z.object({ signal: signalNameSchema.optional(), timeout: z.union([z.string(), z.number()]).optional() });
@@ -49,22 +52,27 @@ const execBody = z.object({
   timeout: z.number().int().min(1).max(600).optional(),
 });
 
-export function agentHttpServer(service: MachineService, token: string, logger: Logger): FastifyInstance {
+const revocationsBody = z.strictObject({ ids: z.array(z.string().min(1).max(128)).max(10_000) });
+
+export function agentHttpServer(service: MachineService, auth: AgentAuth & { revocations: RevocationList }, logger: Logger): FastifyInstance {
   const app = createHttpServer(logger);
-  app.addHook('onRequest', async (request) => requireStaticToken(request, token));
+  // preHandler, not onRequest: a create is checked against the org, app and id in its body.
+  app.addHook('preHandler', async (request) => checkAgentRequest(auth, service, request));
   const nonce = (r: FastifyRequest): string | undefined => r.headers[leaseNonceHeader] as string | undefined;
   const id = (r: FastifyRequest): string => (r.params as { id: string }).id;
 
-  app.get('/v1/host', async () => {
-    const used = service.capacity.used(service.list());
-    return {
-      id: service.hostId,
-      region: service.region,
-      capacity: { cpus: service.capacity.capacity.cpus, memory_mb: service.capacity.capacity.memoryMb },
-      used: { cpus: used.cpus, memory_mb: used.memoryMb },
-      cordoned: service.capacity.cordoned,
-      machines: service.list().length,
-    };
+  // Pushed by the API when a token is revoked; the periodic refresh catches anything missed.
+  app.post('/v1/revocations', async (request) => {
+    auth.revocations.add(parseOrThrow(revocationsBody, objectBody(request.body), '').ids);
+    return { ok: true };
+  });
+
+  app.get('/v1/host', async () => hostView(service));
+
+  app.put('/v1/host/cordon', async (request) => {
+    const body = parseOrThrow(cordonBody, objectBody(request.body), '');
+    service.capacity.setCordoned(body.cordoned);
+    return hostView(service);
   });
 
   app.post('/v1/reservations', async (request) => {
@@ -100,6 +108,7 @@ export function agentHttpServer(service: MachineService, token: string, logger: 
       config: body.config,
       ...(body.name === undefined ? {} : { name: body.name }),
       ...(body.skip_launch === undefined ? {} : { skipLaunch: body.skip_launch }),
+      ...(body.skip_service_registration === undefined ? {} : { skipServiceRegistration: body.skip_service_registration }),
       ...(body.reservation_id === undefined ? {} : { reservationId: body.reservation_id }),
     });
     return reply.status(200).send(machineView(record));
@@ -112,6 +121,9 @@ export function agentHttpServer(service: MachineService, token: string, logger: 
     const options = body.skip_launch === undefined ? {} : { skipLaunch: body.skip_launch };
     return machineView(await service.update(id(request), body.config, options, nonce(request)));
   });
+
+  app.post('/v1/machines/:id/cordon', async (request) => machineView(service.setCordoned(id(request), true, nonce(request))));
+  app.post('/v1/machines/:id/uncordon', async (request) => machineView(service.setCordoned(id(request), false, nonce(request))));
 
   app.delete('/v1/machines/:id', async (request) => {
     const q = request.query as { force?: string; kill?: string };
@@ -205,5 +217,29 @@ function leaseView(lease: { nonce: string; owner: string; description: string; e
       description: lease.description,
       version: lease.version,
     },
+  };
+}
+
+/** What a host has, uses and runs, as its agent reports it (`GET /v1/host`). */
+export interface HostView {
+  id: string;
+  region: string;
+  capacity: { cpus: number; memory_mb: number };
+  used: { cpus: number; memory_mb: number };
+  cordoned: boolean;
+  machines: number;
+}
+
+/** What the host has, uses and runs; the API gateway shows it in `aloft hosts list`. */
+function hostView(service: MachineService): HostView {
+  const machines = service.list();
+  const used = service.capacity.used(machines);
+  return {
+    id: service.hostId,
+    region: service.region,
+    capacity: { cpus: service.capacity.capacity.cpus, memory_mb: service.capacity.capacity.memoryMb },
+    used: { cpus: used.cpus, memory_mb: used.memoryMb },
+    cordoned: service.capacity.cordoned,
+    machines: machines.length,
   };
 }

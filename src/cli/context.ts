@@ -6,6 +6,8 @@ export interface GlobalOptions {
   dataDir: string;
   json: boolean;
   app?: string;
+  /** Every `-a/--app` given, for commands that take several. */
+  apps: string[];
   /** `--api-url` and `--access-token`, which beat the environment and every config file. */
   flags: EndpointFlags;
 }
@@ -15,11 +17,13 @@ export class CliContext {
   readonly options: GlobalOptions;
 
   constructor(command: Command) {
-    const o = command.optsWithGlobals() as Partial<Omit<GlobalOptions, 'flags'>> & EndpointFlags;
+    const o = command.optsWithGlobals() as Partial<Omit<GlobalOptions, 'flags' | 'app' | 'apps'>> & EndpointFlags & { app?: string | string[] };
+    const apps = o.app === undefined ? [] : [o.app].flat();
     this.options = {
       dataDir: o.dataDir ?? defaultDataDir,
       json: o.json === true,
-      ...(typeof o.app === 'string' ? { app: o.app } : {}),
+      ...(apps.length === 0 ? {} : { app: apps.at(-1)! }),
+      apps,
       flags: { ...(o.apiUrl === undefined ? {} : { apiUrl: o.apiUrl }), ...(o.accessToken === undefined ? {} : { accessToken: o.accessToken }) },
     };
   }

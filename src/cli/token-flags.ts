@@ -1,13 +1,14 @@
 /**
  * The caveat flags `aloft tokens create` and `aloft tokens attenuate` share, turned into the
- * caveats a token gets: `--app` (repeatable), `--actions read,write`, `--expires 1h`,
- * `--machine` and `--region` (repeatable), `--registry pull|push` with `--repository`.
+ * caveats a token gets: `--app` (the global option, repeatable), `--actions read,write`,
+ * `--expires 1h`, `--machine` and `--region` (repeatable), `--registry pull|push` with `--repository`.
  */
 import type { Command } from 'commander';
 import { ValidationError } from '../lib/index.ts';
 import { ACTIONS, type Action, type Caveat, type RegistryAction } from '../tokens/index.ts';
 
 export interface CaveatFlags {
+  /** From the global `-a/--app`, which commander parses wherever it appears. */
   app: string[];
   actions?: string;
   expires?: string;
@@ -21,7 +22,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 export function addCaveatFlags(cmd: Command): Command {
   return cmd
-    .option('--app <name>', 'only this app (repeat for several)', collect, [])
+    .addHelpText('after', '\nLimit to apps with the global -a/--app APP (repeat it for several).')
     .option('--actions <list>', `only these actions, comma-separated: ${ACTIONS.join(', ')}`)
     .option('--expires <duration>', 'expire after this long, e.g. 30m, 1h, 7d')
     .option('--machine <id>', 'only this machine (repeat for several)', collect, [])

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 
 const run = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
   try {
-    const { stdout, stderr } = await promisify(execFile)('bin/aloft', args, { env: { ...process.env, ALOFT_API_URL: '', ALOFT_API_TOKEN: '' } });
+    const { stdout, stderr } = await promisify(execFile)('bin/aloft', args, { env: { ...process.env, ALOFT_API_URL: '', ALOFT_API_TOKEN: '', ALOFT_CONFIG_DIR: empty } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

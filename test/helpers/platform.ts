@@ -1,26 +1,32 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPlatform, type Endpoints } from '../../src/fleet/index.ts';
-import { createLogger, silentLogger, type Logger } from '../../src/lib/index.ts';
+import { LocalPlatform, type Endpoints, type LocalPlatformOptions } from '../../src/fleet/index.ts';
+import { createLogger, silentLogger, systemClock, type Logger } from '../../src/lib/index.ts';
+import { Keyring } from '../../src/tokens/index.ts';
 
 export interface TestPlatform {
   platform: LocalPlatform;
   endpoints: Endpoints;
   dataDir: string;
+  /** The platform's root keys (from <dataDir>/keyring), for tests that mint their own tokens. */
+  keyring: Keyring;
   stop(): Promise<void>;
 }
 
 /** A whole local platform on loopback ports chosen by the OS, in a temporary data directory. */
-export async function startTestPlatform(options: { dataDir?: string; driver?: 'auto' | 'oci' | 'process'; logger?: Logger } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  options: { dataDir?: string; driver?: 'auto' | 'oci' | 'process'; logger?: Logger; proxyPort?: number; acme?: LocalPlatformOptions['acme'] } = {},
+): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'aloft-e2e-')));
   const platform = new LocalPlatform({
     dataDir,
     bindHost: '127.0.0.1',
-    ports: { api: 0, proxy: 0, registry: 0, agent: 0 },
+    ports: { api: 0, proxy: options.proxyPort ?? 0, registry: 0, agent: 0, tls: 0 },
     region: 'dev',
     domain: 'aloft.localhost',
     driver: options.driver ?? 'auto',
+    ...(options.acme === undefined ? {} : { acme: options.acme }),
     // ALOFT_TEST_LOG=debug shows what the platform does during a test.
     logger: options.logger ?? (process.env.ALOFT_TEST_LOG === undefined ? silentLogger() : createLogger('test', { level: process.env.ALOFT_TEST_LOG })),
   });
@@ -30,6 +36,7 @@ export async function startTestPlatform(options: { dataDir?: string; driver?: 'a
       platform,
       endpoints,
       dataDir,
+      keyring: await Keyring.load(join(dataDir, 'keyring'), systemClock),
       async stop() {
         await platform.stop();
       },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../lib/index.ts';
-import { describeCaveat, inspectToken } from '../../tokens/index.ts';
+import { describeCaveat, inspectToken, type TokenInfo } from '../../tokens/index.ts';
 import { CliContext } from '../context.ts';
 import { loginConfigPath, readEndpoints, readLoginConfig, writeLoginConfig } from '../endpoints.ts';
 import { out, printJson, success } from '../output.ts';
@@ -24,8 +24,8 @@ export function authCommands(program: Command): void {
       const api = opts.api ?? ctx.options.flags.apiUrl ?? process.env.ALOFT_API_URL ?? readLoginConfig().api_url ?? readEndpoints(ctx.options.dataDir)?.api;
       if (api === undefined) throw new ValidationError('which API? none was given', { field: 'api', hint: 'pass --api URL' });
       const path = writeLoginConfig({ api_url: api, token });
-      if (ctx.options.json) printJson({ api_url: api, token_id: info.tokenId, config: path });
-      else success(`logged in to ${api} with token ${info.tokenId ?? '(unknown id)'}; saved in ${path}`);
+      if (ctx.options.json) printJson({ api_url: api, token_id: idOf(info), config: path });
+      else success(`logged in to ${api} with token ${idOf(info) ?? '(unknown id)'}; saved in ${path}`);
     });
 
   auth
@@ -49,9 +49,15 @@ export function authCommands(program: Command): void {
       const info = inspectToken(token);
       const org = info.caveats.find((c) => c.type === 'org');
       const caveats = info.caveats.map(describeCaveat);
-      if (ctx.options.json) printJson({ token_id: info.tokenId, key_id: info.keyId, org: org?.type === 'org' ? org.org : null, caveats: info.caveats, summary: caveats });
-      else out(`token ${info.tokenId ?? '(unreadable id)'}\n${caveats.map((c) => `  ${c}\n`).join('')}`);
+      if (ctx.options.json) printJson({ token_id: idOf(info), key_id: info.keyId, org: org?.type === 'org' ? org.org : null, caveats: info.caveats, summary: caveats });
+      else out(`token ${idOf(info) ?? '(unreadable id)'}\n${caveats.map((c) => `  ${c}\n`).join('')}`);
     });
+}
+
+/** The id `aloft tokens list` and `revoke` know the token by: its last `token` caveat, else the minted id. */
+function idOf(info: TokenInfo): string | undefined {
+  const derived = info.caveats.flatMap((c) => (c.type === 'token' ? [c.tokenId] : []));
+  return derived.at(-1) ?? info.tokenId;
 }
 
 async function readStdin(): Promise<string> {

@@ -25,8 +25,9 @@ export function tokensCommands(program: Command): void {
       .description('create a token no wider than yours, narrowed by the flags; it is shown once')
       .option('--org <slug>', "organization (default: your token's)")
       .option('--description <text>', 'what the token is for, shown by `tokens list`'),
-  ).action(async (opts: CaveatFlags & { org?: string; description?: string }, cmd: Command) => {
+  ).action(async (flags: Omit<CaveatFlags, 'app'> & { org?: string; description?: string }, cmd: Command) => {
     const ctx = new CliContext(cmd);
+    const opts = { ...flags, app: ctx.options.apps };
     const client = ctx.client();
     const org = opts.org ?? orgOf(ctx.endpoints.token);
     // Expiry is sent as a duration so the server's clock, not this computer's, starts it.
@@ -49,8 +50,9 @@ export function tokensCommands(program: Command): void {
       .command('attenuate')
       .description('narrow a token offline (no API call): the result can never do more than the original')
       .option('--token <token>', 'the token to narrow (default: your current token)'),
-  ).action(async (opts: CaveatFlags & { token?: string }, cmd: Command) => {
+  ).action(async (flags: Omit<CaveatFlags, 'app'> & { token?: string }, cmd: Command) => {
     const ctx = new CliContext(cmd);
+    const opts = { ...flags, app: ctx.options.apps };
     const parent = opts.token ?? ctx.token;
     if (parent === undefined) throw new ValidationError('no token to attenuate', { field: 'token', hint: 'pass --token T, or log in with `aloft auth login`' });
     const caveats = caveatsOf(opts, orgOf(parent), Date.now());
