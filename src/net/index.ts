@@ -2,6 +2,21 @@
  * The private network's public surface: the 6PN address plan, per-machine network namespaces,
  * WireGuard (keys, wireguard-go devices, the mesh kept in sync with the state layer), isolation
  * between organizations, and the simulated multi-region network that `aloft fleet up` runs on.
+ *
+ * How a fleet composes them (as root; `topologyPrerequisites()` says what is missing otherwise):
+ * 1. `createTopology({ prefix, hosts, clients, logDir, rootLink })` builds the namespaces, the
+ *    isolation table in each host and the delay relay (detached, with `logDir`).
+ * 2. Per host: `generateWireguardKeyPair()`, then `WireguardDevice.start(hostWireguardOptions(host,
+ *    privateKey, { logFile }))`; then `seedTopologyMesh(topology.plan, publicKeyOf)` so hosts reach
+ *    each other over 6PN before their first gossip.
+ * 3. Each host's processes run inside its namespace via `hostCommand(host, argv)`: the state
+ *    node gossips on `host.sixpnAddress` (so it gets the inter-region delay), the agent uses
+ *    `hostNum: host.hostNum` and `namePrefix: host.machinePrefix` (its machines are enrolled in the
+ *    isolation table automatically), DNS serves on fdaa::3, and `meshFromState(state, { hostId,
+ *    ifname: host.wireguardIfname, publicKey, endpoint: host.wireguardEndpoint, sixpnAddress:
+ *    host.sixpnAddress, peerEndpoint: topologyEndpointResolver(planTopology(spec), host.name) })`
+ *    keeps the peers in sync with the `hosts` and `machines` tables.
+ * 4. `destroyTopology(prefix)` ends it all, from any process, also after a crash.
  */
 export {
   machineAddresses,
