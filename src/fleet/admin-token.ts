@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The platform's admin token, made once per data directory and kept readable by its owner only. */
+/** A random secret (the state cluster key), made once per data directory and kept readable by its owner only. */
 export async function loadOrCreateSecret(dataDir: string, name: string): Promise<string> {
   const path = join(dataDir, name);
   try {

@@ -118,7 +118,7 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
     const hosts = await Promise.all(
       plan.map(async (h) => {
         const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address];
-        args.push('--registry', control.announced.registry, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
+        args.push('--registry', control.announced.registry, '--api', control.announced.api, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
         if (options.hostCapacity !== undefined) args.push('--cpus', String(options.hostCapacity.cpus), '--memory-mb', String(options.hostCapacity.memoryMb));
         const spawned = await spawnRole<{ agent: string; proxy: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started);
         return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy: spawned.announced.proxy, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { DriverName } from '../agent/index.ts';
 import { createLogger, systemClock } from '../lib/index.ts';
 import { loadOrCreateMasterKeys } from '../secrets/index.ts';
-import { Keyring, RevocationList } from '../tokens/index.ts';
+import { httpRevocationSource, Keyring, mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { startHost } from './host.ts';
 import { keyringDir, secretKeysFile } from './platform-keys.ts';
 
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     region: { type: 'string' },
     address: { type: 'string' },
     registry: { type: 'string' },
+    /** The API, to refresh revoked token ids from (the API also pushes them). */
+    api: { type: 'string' },
     seeds: { type: 'string', default: '' },
     driver: { type: 'string', default: 'auto' },
     domain: { type: 'string', default: 'aloft.localhost' },
@@ -47,8 +49,12 @@ const loopbackDnsOrg = 1;
 const hostId = required('host-id');
 const logger = createLogger('host', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' }).child({ host: hostId });
 const capacity = values.cpus === undefined || values['memory-mb'] === undefined ? undefined : { cpus: Number(values.cpus), memoryMb: Number(values['memory-mb']) };
-// Fed by the API's pushes; a periodic refresh from the API can be added with revocations.follow.
+// Fed by the API's pushes, and refreshed from the API in case a push was missed (tokens/revocations.ts).
+const keyring = await Keyring.load(join(required('fleet-dir'), keyringDir), systemClock);
 const revocations = new RevocationList();
+if (values.api !== undefined) {
+  await revocations.follow(httpRevocationSource(values.api, () => mintPlatformToken(keyring, ['read'], systemClock.now())), logger);
+}
 const host = await startHost({
   dataDir: join(required('fleet-dir'), 'hosts', hostId),
   hostId,
@@ -58,7 +64,7 @@ const host = await startHost({
   internalHost: required('address'),
   ports: { agent: 0, proxy: 0, gossip: 0 },
   registry: { url: required('registry') },
-  keyring: await Keyring.load(join(required('fleet-dir'), keyringDir), systemClock),
+  keyring,
   revocations,
   secretKeys: await loadOrCreateMasterKeys(join(required('fleet-dir'), secretKeysFile)),
   driver: values.driver as DriverName | 'auto',
@@ -75,6 +81,7 @@ const dns = host.dnsAddresses.map((a) => `${a.host}:${a.port}`)[0];
 process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, dns, driver: host.driver })}\n`);
 
 const stop = (stopMachines: boolean): void => {
+  revocations.stop();
   void host.stop(stopMachines).then(() => process.exit(0));
 };
 process.once('SIGTERM', () => stop(false));

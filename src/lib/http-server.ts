@@ -1,6 +1,5 @@
 import { LogController, fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
-import { AuthError, ValidationError, asAloftError } from './errors.ts';
+import { ValidationError, asAloftError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Request bodies above this are refused before parsing; machine configs are far smaller. */
@@ -48,29 +47,6 @@ function fastifyErrorToAloft(err: unknown): ReturnType<typeof asAloftError> {
     return new ValidationError('unsupported content type', { status: 415, hint: 'send application/json' });
   }
   return asAloftError(err);
-}
-
-/** The bearer token of a request: `Authorization: Bearer T` or Fly's `Authorization: FlyV1 T`. */
-export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header === undefined) return undefined;
-  const match = /^(?:Bearer|FlyV1)\s+(.+)$/i.exec(header.trim());
-  return match?.[1];
-}
-
-/** Refuses a request whose bearer token is not `expected` (compared in constant time). */
-export function requireStaticToken(request: FastifyRequest, expected: string): void {
-  const token = bearerToken(request);
-  if (token === undefined) {
-    throw new AuthError('unauthorized', 'missing token: send Authorization: Bearer <token>', {
-      hint: 'use the token that `aloft up` printed, or set ALOFT_API_TOKEN',
-    });
-  }
-  const a = Buffer.from(token);
-  const b = Buffer.from(expected);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new AuthError('unauthorized', 'invalid token', { hint: 'check ALOFT_API_TOKEN or log in again' });
-  }
 }
 
 /** A JSON body as an object, or a 400 that says what came instead. */
