@@ -85,6 +85,12 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/apps/{app_name}/certificates/{hostname}': { get: op('A certificate and why it failed, if it did'), delete: op('Stop serving a certificate') },
       '/v1/platform/tls': { get: op("Proxies' feed of issued certificates and live ACME challenges (platform tokens; query after, wait ms)") },
+      '/v1/tokens': {
+        get: op("List the organization's tokens: id, description, caveats, created, expires, revoked — never the token (query org_slug)"),
+        post: op('Make a token no wider than the caller\'s (body: org_slug, description, apps, actions, machines, regions, registry, expires_in_s); the token is returned once'),
+      },
+      '/v1/tokens/{token_id}': { delete: op('Revoke a token and every token made from it') },
+      '/v1/revocations': { get: op('Revoked token ids that could still verify, for platform verifiers (platform tokens)') },
     },
   };
 }

@@ -19,7 +19,7 @@ export interface TokenRow {
   revoked_at: number | null;
 }
 
-/** Rows kept per organization; revoked and expired rows count until pruned. */
+/** Rows kept per organization; revoked and expired rows count too (nothing prunes them yet). */
 export const TOKENS_PER_ORG_MAX = 10_000;
 
 export const tokenSchema = `
