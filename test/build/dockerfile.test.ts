@@ -1,10 +1,14 @@
-/** The builder's pure parts: FROM rewriting, the generated Node.js Dockerfile, apt sources, image names. */
+/**
+ * The builder's pure parts: FROM rewriting, the generated Node.js Dockerfile, apt sources, image
+ * names, and reading buildah's failures (lines as buildah 1.28 prints them).
+ */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseImageName } from '../../src/build/index.ts';
+import { buildFailure, pushFailure } from '../../src/build/build-errors.ts';
 import { mirrorFor, parseDeb822, parseSourcesList } from '../../src/build/debian-mirror.ts';
 import { qualifyFromLines } from '../../src/build/dockerfile.ts';
 import { nodeDockerfile } from '../../src/build/node-app.ts';
@@ -101,5 +105,32 @@ describe('the Debian mirror from apt sources', () => {
     const list = parseSourcesList('# deb http://commented/ bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n');
     assert.equal(mirrorFor(list, 'bookworm'), 'http://one.example/debian');
     assert.equal(mirrorFor(list, 'trixie'), undefined);
+  });
+});
+
+describe('buildah failures', () => {
+  const fault = (step: string, tail: string[]): [string, string] => {
+    const e = buildFailure(step, tail, reg, 'acme');
+    return [e.code, e.fault];
+  };
+  it('a RUN that exits non-zero is the app, with only its own output as the tail', () => {
+    const step = 'STEP 3/3: RUN make';
+    const e = buildFailure(step, ['STEP 2/3: COPY . .', step, 'cc -o app', 'error: missing ;', 'subprocess exited with status 2', 'Error: building at STEP "RUN make": exit status 2'], reg, 'acme');
+    assert.deepEqual([e.code, e.fault, e.details.log_tail], ['build_step_failed', 'app', ['cc -o app', 'error: missing ;']]);
+    assert.match(e.message, /STEP 3\/3: RUN make.*status 2/);
+  });
+  it('an unreachable registry is ours, refused credentials the user\'s, a missing base the config\'s', () => {
+    assert.deepEqual(
+      fault('', ['Error: creating build container: initializing source docker://127.0.0.1:1/acme/x:1: pinging container registry 127.0.0.1:1: Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused']),
+      ['registry_unreachable', 'platform'],
+    );
+    assert.deepEqual(fault('STEP 1/2: FROM x', ['Error: creating build container: initializing source docker://r/acme/x:1: reading manifest 1 in r/acme/x: unauthorized: token expired']), ['registry_denied', 'user']);
+    assert.deepEqual(fault('STEP 1/2: FROM x', ['Error: creating build container: initializing source docker://r/acme/x:1: reading manifest 1 in r/acme/x: manifest unknown']), ['base_image_not_found', 'config']);
+    assert.deepEqual(fault('STEP 2/2: FROBNICATE x', ['Error: building at STEP "FROBNICATE ": Build error: Unknown instruction: "FROBNICATE"']), ['build_failed', 'config']);
+    assert.deepEqual(fault('', []), ['build_failed', 'platform']);
+  });
+  it('a refused push is the user\'s, any other push failure ours', () => {
+    assert.equal(pushFailure('r/acme/x:1', ['Error: writing blob: denied: requested access to the resource is denied']).fault, 'user');
+    assert.equal(pushFailure('r/acme/x:1', ['Error: writing blob: no space left on device']).fault, 'platform');
   });
 });
