@@ -265,6 +265,24 @@ test('anycast: every edge answers on one address and each client reaches its nea
   );
 });
 
+test('a host cut off the network is unreachable over 6PN until it is reconnected', { skip, timeout: 30_000 }, async () => {
+  const from = machine('A@a1').netnsName;
+  await topo.setHostConnected('s1', false);
+  assert.ok(await pingFails(from, machine('A@s1').ipv6));
+  await topo.setHostConnected('s1', true);
+  await eventually('A@s1 to answer again', () => ping(from, machine('A@s1').ipv6).then((r) => r.length === 1), 15_000, 200);
+});
+
+test('when the last machine of an org leaves a host, its prefix leaves that host\'s peers everywhere', { skip, timeout: 30_000 }, async () => {
+  const i1 = topo.hosts.findIndex((h) => h.name === 'i1');
+  states[i1]!.transaction([{ sql: 'DELETE FROM machines WHERE private_ip = ?', params: [machine('B@i1').ipv6] }]);
+  const prefixesOfI1 = (mesh: Mesh): string[] | undefined => mesh.peers().find((p) => p.hostId === 'i1')?.allowedIps;
+  await eventually('every other host to drop fdaa:0:2b:3::/64', () => meshes.every((m, n) => n === i1 || prefixesOfI1(m)?.join() === 'fdaa:0:0:3::/64,fdaa:0:2a:3::/64'), 15_000);
+  const status = await uapiGet(topo.host('a1').wireguardIfname);
+  assert.deepEqual(status.peers.find((p) => p.allowedIps.includes('fdaa:0:0:3::/64'))?.allowedIps.sort(), ['fdaa:0:0:3::/64', 'fdaa:0:2a:3::/64']);
+  assert.ok(await pingFails(machine('B@a1').netnsName, machine('B@i1').ipv6), 'org B on i1 is no longer routed');
+});
+
 test('teardown after a crash (nothing stopped, only the prefix known) leaves no namespace, link, process, socket or nft table', { skip, timeout: 30_000 }, async () => {
   const pids = [...devices.map((d) => d.pid!), ...servers.map((s) => s.pid!)];
   for (const m of meshes) m.close();
