@@ -2,13 +2,18 @@
  * The agent verifies every request's token itself, with the platform keyring it was given at
  * start and a local revocation list — it never asks the API. User operations arrive with the
  * caller's own token, checked against the machine's org, app, id and region as this agent
- * records them (so a token cannot be replayed against another app's machine even if the
- * gateway were fooled); platform calls (reservations, host info, listings, revocations) need a
- * platform token. A platform token is accepted on machine routes too: only holders of the root
- * keys can mint one.
+ * recorded them, so a token cannot be replayed against another app's machine. Platform calls
+ * (reservations, host info, listings, revocations) need a platform token, which only holders
+ * of the root keys can mint; one is accepted on machine routes too.
+ *
+ * A create needs both: the caller's token for the new machine, and a platform token from the
+ * API, because the org and app in a create's body are the API's word (app names are global,
+ * and only the central store knows which organization owns one). Without it, anyone holding
+ * some organization's token and reaching the agent could create a machine under another
+ * organization's app name and take its traffic.
  */
 import type { FastifyRequest } from 'fastify';
-import { ValidationError, type Clock } from '../lib/index.ts';
+import { AuthError, ValidationError, type Clock } from '../lib/index.ts';
 import {
   authenticateToken,
   authorizeToken,
@@ -18,6 +23,7 @@ import {
   type Keyring,
   type RevocationSet,
   type TokenRequest,
+  type Verified,
 } from '../tokens/index.ts';
 import type { MachineService } from './machines.ts';
 
@@ -29,24 +35,51 @@ export interface AgentAuth {
 
 type Access = Omit<TokenRequest, 'now'>;
 
-/** Throws AuthError 401/403 unless one of the request's tokens allows what the route does. */
+/** Throws AuthError 401 when no token is valid, 403 unless the tokens allow what the route does. */
 export function checkAgentRequest(auth: AgentAuth, service: MachineService, request: FastifyRequest): void {
   const now = auth.clock.now();
-  const isRevoked = (id: string): boolean => auth.revocations.isRevoked(id);
-  const tokens = parseAuthorization(request.headers.authorization);
+  // Authenticate before looking anything up, so an unauthenticated caller learns nothing (not even 404s).
+  const verified = authenticateAll(auth, parseAuthorization(request.headers.authorization), now);
+  const platform = verified.filter((v) => v.org === PLATFORM_ORG);
+  const users = verified.filter((v) => v.org !== PLATFORM_ORG);
   const access = accessOf(service, request);
+  const asPlatform: TokenRequest = { org: PLATFORM_ORG, action: access.action === 'create' ? 'write' : access.action, now };
+  if (access.org === PLATFORM_ORG) {
+    allowedByOne(platform, asPlatform, 'this call is for the platform: it needs a platform token');
+  } else if (access.action === 'create') {
+    allowedByOne(platform, asPlatform, 'a machine is created through the API, which vouches for its org and app with a platform token');
+    allowedByOne(users, { ...access, now }, "a create carries the caller's own token");
+  } else {
+    allowedByOne([...users, ...platform], { ...access, now }, 'no token was given for this machine', (v) => (v.org === PLATFORM_ORG ? asPlatform : { ...access, now }));
+  }
+}
+
+function authenticateAll(auth: AgentAuth, tokens: string[], now: number): Verified[] {
+  const verified: Verified[] = [];
   let firstError: unknown;
   for (const token of tokens) {
     try {
-      const verified = authenticateToken(token, auth.keyring, now, { isRevoked });
-      const platform = verified.org === PLATFORM_ORG;
-      authorizeToken(verified, { ...(platform ? { org: PLATFORM_ORG, action: access.action } : access), now });
+      verified.push(authenticateToken(token, auth.keyring, now, { isRevoked: (id) => auth.revocations.isRevoked(id) }));
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (verified.length === 0) throw firstError;
+  return verified;
+}
+
+/** Returns when one of `candidates` allows its request; otherwise throws the first refusal (403). */
+function allowedByOne(candidates: Verified[], request: TokenRequest, missing: string, requestOf: (v: Verified) => TokenRequest = () => request): void {
+  let firstError: unknown;
+  for (const v of candidates) {
+    try {
+      authorizeToken(v, requestOf(v));
       return;
     } catch (err) {
       firstError ??= err;
     }
   }
-  throw firstError;
+  throw firstError ?? new AuthError('forbidden', missing);
 }
 
 const machineActions: Record<string, Action> = {
@@ -76,7 +109,7 @@ function accessOf(service: MachineService, request: FastifyRequest): Access {
   const prefix = '/v1/machines/:id';
   if (route.startsWith(prefix)) {
     const record = service.get((request.params as { id: string }).id);
-    const action = read ? 'read' : machineActions[`${method} ${route.slice(prefix.length)}`] ?? 'write';
+    const action = read ? 'read' : (machineActions[`${method} ${route.slice(prefix.length)}`] ?? 'write');
     return { org: record.org, app: record.app, machineId: record.id, region: record.region, action };
   }
   return { org: PLATFORM_ORG, action: read ? 'read' : 'write' };

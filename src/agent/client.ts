@@ -13,6 +13,7 @@ export interface CreateOnAgent {
   org_num: number;
   config: unknown;
   skip_launch?: boolean;
+  skip_service_registration?: boolean;
   reservation_id?: string;
 }
 
@@ -67,9 +68,12 @@ export class AgentClient {
     return this.#call('GET', `/v1/machines?${q}`);
   }
 
-  /** Creates with the caller's token, which must allow `create` on the app, machine id and region. */
+  /**
+   * Creates with the caller's token, which must allow `create` on the app, machine id and
+   * region, beside a platform token that vouches for the org and app in `input` (see auth.ts).
+   */
   create(input: CreateOnAgent, token: string): Promise<Machine> {
-    return this.#call('POST', '/v1/machines', input, undefined, undefined, token);
+    return this.#call('POST', '/v1/machines', input, undefined, undefined, `${token},${this.#platformToken()}`);
   }
 
   /** Tells the agent these token ids are revoked, so it refuses them before its next refresh. */

@@ -267,4 +267,17 @@ describe('agents check tokens against what they target', () => {
     assert.equal((await agent('/v1/host', admin)).status, 403, 'host info needs a platform token');
     assert.equal((await agent('/v1/host', mintPlatformToken(p.keyring, ['read'], Date.now()))).status, 200);
   });
+
+  it("refuses a create that does not come through the API, so no organization can claim another's app name", async () => {
+    const body = { id: '0123456789abcd', app: 'tokbeta', app_id: 'x', org: 'other', org_num: 2, config: { image: 'tokhello:v1' }, skip_launch: true };
+    const post = async (authorization: string): Promise<Answer> => {
+      const res = await request(`${agentUrl}/v1/machines`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.statusCode, json: (await res.body.json()) as Answer['json'] };
+    };
+    const otherAdmin = mintToken({ keyring: p.keyring, org: 'other' });
+    assertRefused(await post(`Bearer ${otherAdmin}`), 403, /through the API/);
+    const platform = mintPlatformToken(p.keyring, ['read', 'write'], Date.now());
+    assertRefused(await post(`Bearer ${platform}`), 403, /caller's own token/);
+    assertRefused(await post(`Bearer ${admin},${platform}`), 403, /organization 'personal' only/);
+  });
 });
