@@ -61,6 +61,8 @@ export interface CreateMachineInput {
   orgNum: number;
   config: unknown;
   skipLaunch?: boolean;
+  /** Start cordoned: out of proxy routing until uncordoned. */
+  skipServiceRegistration?: boolean;
   reservationId?: string;
 }
 
@@ -166,6 +168,7 @@ export class MachineService {
       metadataVersion: 0,
       createdAt: now,
       updatedAt: now,
+      ...(input.skipServiceRegistration === true ? { cordoned: true } : {}),
     };
     record = withEvent(record, now, 'launch', 'created', 'flyd');
     this.#save(record);
@@ -217,6 +220,13 @@ export class MachineService {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
     return next;
+  }
+
+  /** Takes the machine out of proxy routing, or puts it back; it keeps running either way. */
+  setCordoned(id: string, cordoned: boolean, nonce?: string): MachineRecord {
+    const record = this.#mutable(id, nonce);
+    if ((record.cordoned ?? false) === cordoned) return record;
+    return this.#save({ ...record, cordoned });
   }
 
   async update(id: string, rawConfig: unknown, options: { skipLaunch?: boolean }, nonce?: string): Promise<MachineRecord> {
@@ -460,13 +470,16 @@ export class MachineService {
   }
 
   /** An exit nobody asked for: record it with the log tail, then apply the restart policy. */
-  async #onExit(id: string, exit: ExitInfo): Promise<void> {
+  async #onExit(id: string, reported: ExitInfo): Promise<void> {
+    let exit = reported;
     if (this.#engine.depth(id) > 0) {
-      // An operation owns the machine right now (a launch still recording 'started', or a stop).
-      // Look again when it is done, and act only if the instance is still not running.
+      // An operation owns the machine right now (a launch still recording 'started', a stop, an
+      // update replacing the instance). Look again when it is done: the exit reported may be
+      // the instance the operation stopped, so what counts is the instance there now.
       await this.#engine.idle(id);
       const status = await this.#opts.runtime.driver.status(id);
-      if (status.state === 'running') return;
+      if (status.state !== 'exited') return;
+      exit = status.exit;
     }
     const logTail = await readLogTail(logPathOf(this.#machinesDir, id), logTailLinesOnFailure);
     // From here to the save nothing awaits: a stop requested meanwhile, or a second report of

@@ -150,7 +150,8 @@ function machineRow(record: MachineRecord, now: number): Statement {
       record.instanceId,
       record.network?.ipv6 ?? '',
       record.network?.ipv4 ?? '',
-      JSON.stringify(record.config.services),
+      // A cordoned machine publishes no services: no proxy routes to it, while DNS still answers.
+      JSON.stringify(record.cordoned === true ? [] : record.config.services),
       JSON.stringify(record.checks ?? []),
       JSON.stringify(record.config.metadata),
       now,

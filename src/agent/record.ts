@@ -54,6 +54,8 @@ export interface MachineRecord {
   checks?: CheckStatus[];
   /** The app secrets version the prepared instance was made with; a newer one means prepare again. */
   secretsVersion?: number;
+  /** Out of proxy routing (Fly's machine cordon, and bluegreen's new machines until healthy); it keeps running. */
+  cordoned?: boolean;
   metadataVersion: number;
   createdAt: number;
   updatedAt: number;

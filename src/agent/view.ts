@@ -21,6 +21,7 @@ export function machineView(record: MachineRecord): Machine {
     app_name: record.app,
     host_id: record.hostId,
     secrets_version: record.secretsVersion ?? 0,
+    cordoned: record.cordoned ?? false,
   };
 }
 

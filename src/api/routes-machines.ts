@@ -28,6 +28,8 @@ const forwarded: { method: 'GET' | 'POST' | 'DELETE'; path: string; action: Acti
   { method: 'POST', path: '/stop', action: 'write' },
   { method: 'POST', path: '/restart', action: 'write' },
   { method: 'POST', path: '/signal', action: 'write' },
+  { method: 'POST', path: '/cordon', action: 'write' },
+  { method: 'POST', path: '/uncordon', action: 'write' },
   { method: 'GET', path: '/wait', action: 'read' },
   { method: 'GET', path: '/events', action: 'read' },
   { method: 'GET', path: '/logs', action: 'read' },
@@ -73,6 +75,7 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
         config,
         reservation_id: reservationId,
         ...(body.skip_launch === undefined ? {} : { skip_launch: body.skip_launch }),
+        ...(body.skip_service_registration === undefined ? {} : { skip_service_registration: body.skip_service_registration }),
       }, token);
     } catch (err) {
       ctx.store.unpin(id);

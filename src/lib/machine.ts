@@ -77,4 +77,6 @@ export interface Machine {
   host_id: string;
   /** The version of the app's secrets its current instance was prepared with (0: none). */
   secrets_version: number;
+  /** Out of proxy routing (cordoned, or created with skip_service_registration). */
+  cordoned: boolean;
 }

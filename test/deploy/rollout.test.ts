@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
 import { writeExampleRootfs } from '../../src/build/index.ts';
 import { ApiClient } from '../../src/cli/api-client.ts';
 import { apiDeployTarget } from '../../src/cli/deploy-target.ts';
@@ -157,6 +158,57 @@ describe('rollouts on one host', () => {
     await deploy(config(`${served('v5')}[deploy]\nstrategy = 'immediate'\n`));
     now = await machines();
     assert.ok(now.every((m) => m.config.env.GREETING === 'v5'));
+  });
+
+  it('bluegreen starts a new set out of routing, moves traffic once all are healthy, then destroys the old set', async () => {
+    const checked = (greeting: string, path: string, wait = '20s') =>
+      parseAppConfig(
+        `app = '${app}'\n[env]\nGREETING = '${greeting}'\n[http_service]\ninternal_port = 8080\n[[http_service.checks]]\ngrace_period = '0s'\ninterval = '1s'\ntimeout = '1s'\npath = '${path}'\n[deploy]\nstrategy = 'bluegreen'\nwait_timeout = '${wait}'\n`,
+        'aloft.toml',
+      ).config;
+    const blue = await machines();
+    await deploy(checked('green', '/'));
+    const green = await machines();
+    assert.equal(green.length, blue.length);
+    assert.ok(green.every((m) => !blue.some((b) => b.id === m.id)), 'every machine is new');
+    assert.ok(green.every((m) => !m.cordoned && m.config.env.GREETING === 'green'));
+
+    await assert.rejects(deploy(checked('broken', '/missing', '5s')), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'health_check_failed');
+      assert.match(err.message, /404/);
+      return true;
+    });
+    await eventually('only the green set left', async () => {
+      const now = await machines();
+      return now.length === green.length && now.every((m) => green.some((g) => g.id === m.id) && !m.cordoned);
+    });
+  });
+
+  it('a cordoned machine gets no traffic until uncordoned, and keeps running', async () => {
+    const [first, ...others] = await machines();
+    assert.ok(others.length > 0);
+    await target.cordon(app, first!.id);
+    const servedBy = async (): Promise<Set<string>> => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 30; i++) {
+        const res = await request(`${p.endpoints.proxy}/`, { headers: { host: `${app}.aloft.localhost` } });
+        await res.body.dump();
+        seen.add(String(res.headers['aloft-machine']));
+      }
+      return seen;
+    };
+    await eventually('the cordon to reach the proxy', async () => !(await servedBy()).has(first!.id));
+    assert.equal((await client.getMachine(app, first!.id)).state, 'started');
+    assert.equal((await client.getMachine(app, first!.id)).cordoned, true);
+    await target.uncordon(app, first!.id);
+    await eventually('traffic back on the uncordoned machine', async () => (await servedBy()).has(first!.id));
+  });
+
+  it('a bluegreen deploy without a health check is refused before anything starts', async () => {
+    const before = await machines();
+    await assert.rejects(deploy(config(`${served('nocheck')}[deploy]\nstrategy = 'bluegreen'\n`)), (err: unknown) => err instanceof DeployError && err.failure === 'config' && /need a health check/.test(err.message));
+    assert.deepEqual((await machines()).map((m) => m.id).sort(), before.map((m) => m.id).sort());
   });
 
   it('process groups added to the config get machines; a group removed from it loses them', async () => {
