@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.ts';
 import type { StateHandle, SubscriptionEvent, Value } from '../state/index.ts';
 import { orgHostPrefix, parseSixpn, platformOrg } from './address-plan.ts';
-import { uapiSet } from './uapi.ts';
+import { uapiGet, uapiSet } from './uapi.ts';
 import { isWireguardKey, wireguardKeyHex } from './wireguard-keys.ts';
 
 /** A host as the mesh sees it (a row of `hosts`). */
@@ -94,6 +94,8 @@ export interface Mesh {
 
 /** A failed sync (the daemon restarting, say) is retried after this long. */
 const syncRetryMs = 1_000;
+/** How often the interface is read back, so peers lost to a restarted daemon come back. */
+const reconcileIntervalMs = 5_000;
 
 /**
  * Publishes this host's mesh columns in its `hosts` row, then keeps the interface's peers in
@@ -183,11 +185,31 @@ export async function meshFromState(state: StateHandle, options: MeshOptions): P
   });
   schedule();
   await syncing;
+  // Peers we applied that the interface no longer has as applied (a restarted daemon) are
+  // forgotten, so the next sync writes them again. Peers it has that we never applied (a seeded
+  // mesh, or an operator's) are left alone.
+  const reconcile = setInterval(() => {
+    uapiGet(options.ifname)
+      .then((status) => {
+        const actual = new Map(status.peers.map((p) => [p.publicKey, p.allowedIps.slice().sort().join()]));
+        let lost = false;
+        for (const [key, peer] of applied) {
+          if (actual.get(key) !== [...peer.allowedIps].sort().join()) {
+            applied.delete(key);
+            lost = true;
+          }
+        }
+        if (lost) schedule();
+      })
+      .catch((err: unknown) => log.warn({ err, ifname: options.ifname }, 'could not read the WireGuard interface back'));
+  }, reconcileIntervalMs);
+  reconcile.unref();
   return {
     peers: () => [...applied.values()],
     close: () => {
       abort.abort();
       clearTimeout(retry);
+      clearInterval(reconcile);
     },
   };
 }

@@ -26,9 +26,17 @@ export function mustRunIn(netns: string, command: string, args: string[], input?
   return mustRun('ip', ['netns', 'exec', netns, command, ...args], input);
 }
 
-/** Sets sysctls (`key=value`) inside a namespace in one process. */
+/**
+ * Sets sysctls (`net.ipv4.ip_forward=1`) inside a namespace in one process, by writing
+ * /proc/sys (whose net part follows the writer's namespace), so procps is not needed.
+ */
 export function setSysctls(netns: string, settings: readonly string[]): Promise<string> {
-  return mustRunIn(netns, 'sysctl', ['-q', '-w', ...settings]);
+  const writes = settings.map((setting) => {
+    const match = /^([a-z0-9_.]+)=([0-9]+)$/.exec(setting);
+    if (match === null) throw new Error(`sysctl setting '${setting}' is not key=number`);
+    return `echo ${match[2]} > /proc/sys/${match[1]!.replaceAll('.', '/')}`;
+  });
+  return mustRunIn(netns, 'sh', ['-ec', writes.join('\n')]);
 }
 
 /** SIGKILLs every pid and waits until they are gone (or `killWaitMs` passed). */

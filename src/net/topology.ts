@@ -48,6 +48,8 @@ const relayStartTimeoutMs = 15_000;
 const regionsMax = 250;
 const hostsPerRegionMax = 90;
 const clientsPerRegionMax = 100;
+/** Relay pairs travel as one command-line argument, which Linux caps at 128 KiB (~110 bytes each). */
+const relayPairsMax = 1000;
 const prefixPattern = /^[a-z][a-z0-9]{0,7}$/;
 const namePattern = /^[a-z0-9]{1,20}$/;
 
@@ -132,7 +134,6 @@ export async function topologyPrerequisites(): Promise<string[]> {
     ['ip', 'iproute2'],
     ['nft', 'nftables'],
     ['wireguard-go', 'wireguard-go'],
-    ['sysctl', 'procps'],
   ] as const) {
     const found = await runCommand('sh', ['-c', `command -v ${tool}`]).catch(() => null);
     if (found?.exitCode !== 0) missing.push(`${tool} (Debian package ${pkg})`);
@@ -228,6 +229,9 @@ export function planTopology(spec: TopologySpec): TopologyPlan {
         hosts: [a.name, b.name],
       });
     }
+  }
+  if (relayPairs.length > relayPairsMax) {
+    throw new ValidationError(`${relayPairs.length} pairs of hosts in different regions need a delay relay each; at most ${relayPairsMax} are supported`, { hint: 'use fewer hosts or fewer regions' });
   }
   return { hosts, clients, regionIndex, relayPairs, anycastAddress: `${net}.0.100`, underlayCidr: `${net}.0.0/16` };
 }

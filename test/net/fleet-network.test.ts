@@ -30,6 +30,8 @@ import {
   type MachineNetwork,
   type Topology,
 } from '../../src/net/index.ts';
+import { uapiSet } from '../../src/net/uapi.ts';
+import { wireguardKeyHex } from '../../src/net/wireguard-keys.ts';
 import { openState, type StateHandle } from '../../src/state/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 
@@ -137,9 +139,9 @@ async function pingFails(netns: string, address: string): Promise<boolean> {
   );
 }
 
-/** A TCP server inside `netns` answering `reply` to every connection. */
-function serve(netns: string, port: number, reply: string): void {
-  servers.push(spawn('ip', ['netns', 'exec', netns, 'busybox', 'nc', '-ll', '-p', String(port), '-e', 'busybox', 'echo', reply], { stdio: 'ignore' }));
+/** A TCP server inside `netns` answering `reply` (or the output of `program`) to every connection. */
+function serve(netns: string, port: number, reply: string, program: string[] = ['busybox', 'echo', reply]): void {
+  servers.push(spawn('ip', ['netns', 'exec', netns, 'busybox', 'nc', '-ll', '-p', String(port), '-e', ...program], { stdio: 'ignore' }));
 }
 
 /** What a TCP connection from `netns` to address:port reads, or the error. */
@@ -191,6 +193,18 @@ test('6PN crosses hosts and regions over wireguard-go, and the RTT across region
     if (rttMs < 10) assert.ok(measured < 20, `same region RTT ${measured} ms (${times.join(', ')})`);
     else assert.ok(Math.abs(measured - rttMs) <= rttMs * 0.25, `A@a1 → ${target}: median RTT ${measured} ms, matrix ${rttMs} ms ±25% (${times.join(', ')})`);
   }
+  // Full-size segments too: the tunnel's smaller MTU is learned (ICMPv6 "packet too big" from the host).
+  serve(machine('A@i1').netnsName, 7001, '', ['busybox', 'head', '-c', '2000000', '/dev/zero']);
+  const received = await eventually(
+    '2 MB over TCP from A@i1 to A@a1',
+    async () => {
+      const { stdout } = await run('ip', ['netns', 'exec', fromA1.netnsName, 'sh', '-c', `busybox nc -w 10 ${machine('A@i1').ipv6} 7001 | busybox wc -c`]);
+      return Number(stdout.trim()) > 0 ? Number(stdout.trim()) : undefined;
+    },
+    20_000,
+    200,
+  );
+  assert.equal(received, 2_000_000);
   // Between the other pair of regions too, from the other side.
   const times = await ping(machine('A@i1').netnsName, machine('A@s1').ipv6, 7);
   t.diagnostic(`A@i1 → A@s1: median RTT ${median(times)} ms (matrix 200 ms)`);
@@ -281,6 +295,15 @@ test('when the last machine of an org leaves a host, its prefix leaves that host
   const status = await uapiGet(topo.host('a1').wireguardIfname);
   assert.deepEqual(status.peers.find((p) => p.allowedIps.includes('fdaa:0:0:3::/64'))?.allowedIps.sort(), ['fdaa:0:0:3::/64', 'fdaa:0:2a:3::/64']);
   assert.ok(await pingFails(machine('B@a1').netnsName, machine('B@i1').ipv6), 'org B on i1 is no longer routed');
+});
+
+test('a peer lost behind the mesh\'s back (a restarted daemon) is written again', { skip, timeout: 30_000 }, async () => {
+  const a1 = topo.host('a1');
+  const s1Key = meshes[0]!.peers().find((p) => p.hostId === 's1')!.publicKey;
+  await uapiSet(a1.wireguardIfname, [`public_key=${wireguardKeyHex(s1Key)}`, 'remove=true']);
+  assert.equal((await uapiGet(a1.wireguardIfname)).peers.some((p) => p.publicKey === s1Key), false);
+  await eventually('the mesh to restore s1 on a1', async () => (await uapiGet(a1.wireguardIfname)).peers.some((p) => p.publicKey === s1Key), 15_000, 200);
+  await eventually('A@a1 to reach A@s1 again', () => ping(machine('A@a1').netnsName, machine('A@s1').ipv6).then((r) => r.length === 1), 15_000, 200);
 });
 
 test('teardown after a crash (nothing stopped, only the prefix known) leaves no namespace, link, process, socket or nft table', { skip, timeout: 30_000 }, async () => {
