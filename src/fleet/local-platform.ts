@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Agent, DriverName } from '../agent/index.ts';
 import { createLogger, type Logger } from '../lib/index.ts';
-import { ApiCertificateSource, EdgeTls, InternalCa } from '../proxy/tls/index.ts';
+import { followApiCertificates, type HostTls } from '../proxy/tls/index.ts';
 import { mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { loadOrCreateSecret } from './admin-token.ts';
 import { startControl, type AcmeSettings, type RunningControl } from './control.ts';
@@ -51,7 +51,7 @@ export class LocalPlatform {
   readonly #logger: Logger;
   #control?: RunningControl;
   #host?: RunningHost;
-  #certificateSource?: ApiCertificateSource;
+  #tls?: HostTls;
   /** The agent's revoked token ids: pushed by the API, refreshed from the central store. */
   readonly #revocations = new RevocationList();
 
@@ -83,14 +83,13 @@ export class LocalPlatform {
     const control = this.#control;
     await this.#revocations.follow(control.revocationSource, this.#logger.child({ component: 'agent' }));
     // One host: its proxy follows the API's certificates directly (a fleet host wires its own source).
-    const caDir = join(dataDir, 'tls');
-    const edgeTls = new EdgeTls({ domain: this.#opts.domain, internalCa: await InternalCa.loadOrCreate(caDir), logger: this.#logger.child({ component: 'tls' }) });
-    this.#certificateSource = new ApiCertificateSource({
+    this.#tls = await followApiCertificates({
+      caDir: join(dataDir, 'tls'),
+      domain: this.#opts.domain,
       apiUrl: control.apiUrl,
       token: () => mintPlatformToken(control.keyring, ['read'], Date.now()),
       logger: this.#logger.child({ component: 'tls' }),
     });
-    edgeTls.follow(this.#certificateSource);
     this.#host = await startHost({
       dataDir: join(dataDir, 'host'),
       hostId,
@@ -108,7 +107,7 @@ export class LocalPlatform {
       clusterKey: Buffer.from(clusterKey),
       seeds: [],
       logger: this.#logger,
-      tls: { edge: edgeTls, port: ports.tls },
+      tls: { edge: this.#tls.edge, port: ports.tls },
     });
     control.store.upsertHost({ id: hostId, region: this.#opts.region, agent_url: this.#host.agentUrl });
     control.publishSecretsTo(this.#host.state);
@@ -117,7 +116,7 @@ export class LocalPlatform {
       api: control.apiUrl,
       proxy: this.#host.proxyUrl,
       ...(this.#host.tlsUrl === undefined ? {} : { tls: this.#host.tlsUrl }),
-      ca_cert: join(caDir, 'ca.crt'),
+      ca_cert: this.#tls.caCertPath,
       registry: control.registryUrl,
       token: control.token,
       region: this.#opts.region,
@@ -131,7 +130,7 @@ export class LocalPlatform {
 
   /** Stops every role; running machines are stopped but stay wanted, so the next start brings them back. */
   async stop(): Promise<void> {
-    await this.#certificateSource?.close();
+    await this.#tls?.close();
     await this.#control?.stop();
     await this.#host?.stop(true);
     this.#revocations.stop();

@@ -2,3 +2,4 @@
 export { EdgeTls, type EdgeTlsOptions } from './edge-tls.ts';
 export { ApiCertificateSource, type ApiCertificateSourceOptions, type CertificateSource, type TlsMaterial } from './certificate-source.ts';
 export { InternalCa, type IssuedCertificate } from './internal-ca.ts';
+export { followApiCertificates, type HostTls, type HostTlsOptions } from './host-tls.ts';
