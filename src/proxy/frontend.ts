@@ -5,9 +5,9 @@
  * head (408), silence before the first byte, malformed requests (400).
  */
 import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex as DuplexStream, type Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyLimits } from './limits.ts';
 import { rawFailure } from './responses.ts';
@@ -15,8 +15,13 @@ import { rawFailure } from './responses.ts';
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
 export type ClientResponse = ServerResponse | Http2ServerResponse;
 
+/** The client's end of the connection a request came on. */
+export interface ClientSocket {
+  remoteAddress?: string | undefined;
+}
+
 export interface FrontendHandlers {
-  request(req: ClientRequest, res: ClientResponse): void;
+  request(req: ClientRequest, res: ClientResponse, client: ClientSocket): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
@@ -26,6 +31,9 @@ export class HttpFrontend {
   readonly #h1: Http1Server;
   readonly #h2: Http2Server;
   readonly #limits: ProxyLimits;
+  /** The client socket behind each HTTP/2 session (h2c sessions run over a wrapper that has no address). */
+  readonly #origins = new WeakMap<Http2Session, ClientSocket>();
+  #handingOver: ClientSocket | undefined;
 
   constructor(handlers: FrontendHandlers, limits: ProxyLimits) {
     this.#limits = limits;
@@ -40,11 +48,15 @@ export class HttpFrontend {
     // This server never listens itself (connections are handed to it), but node only tracks
     // connections, and so enforces headersTimeout, once a server has emitted 'listening'.
     this.#h1.emit('listening');
-    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res));
+    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res, req.socket));
     this.#h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
     this.#h2 = createHttp2Server({ maxSessionInvalidFrames: 100, settings: { maxHeaderListSize: limits.headerBytesMax } });
-    this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handlers.request(req, res));
+    this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handlers.request(req, res, this.#origins.get(req.stream.session!) ?? {}));
+    // Sessions are created synchronously when a connection is handed over: remember whose it is.
+    this.#h2.on('session', (session: Http2Session) => {
+      if (this.#handingOver !== undefined) this.#origins.set(session, this.#handingOver);
+    });
     this.#h2.on('sessionError', () => undefined);
     this.#h2.setTimeout(65_000);
   }
@@ -55,10 +67,19 @@ export class HttpFrontend {
     socket.once('data', (chunk: Buffer) => {
       socket.setTimeout(0);
       socket.pause();
-      socket.unshift(chunk);
       const h2 = chunk.length >= http2Preface.length ? chunk.subarray(0, http2Preface.length).equals(http2Preface) : http2Preface.subarray(0, chunk.length).equals(chunk);
-      (h2 ? this.#h2 : this.#h1).emit('connection', socket);
-      socket.resume();
+      if (!h2) {
+        // The HTTP/1 parser reads JS-buffered bytes first, so the sniffed chunk can go back.
+        socket.unshift(chunk);
+        this.#h1.emit('connection', socket);
+        socket.resume();
+        return;
+      }
+      // HTTP/2 reads the socket's handle directly and would miss an unshifted chunk: hand it a
+      // stream that replays the chunk and then carries the socket's bytes.
+      this.#handingOver = socket;
+      this.#h2.emit('connection', replaying(socket, chunk));
+      this.#handingOver = undefined;
     });
     socket.on('error', () => socket.destroy());
   }
@@ -73,6 +94,29 @@ export class HttpFrontend {
     this.#h1.close();
     this.#h2.close();
   }
+}
+
+/** A duplex that yields `first`, then whatever `socket` reads, and writes to `socket`. */
+function replaying(socket: Socket, first: Buffer): Duplex {
+  const stream = new DuplexStream({
+    read: () => void socket.resume(),
+    write: (chunk: Buffer, _encoding, callback) => void socket.write(chunk, callback),
+    final: (callback) => {
+      socket.end();
+      callback();
+    },
+    destroy: (err, callback) => {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  stream.push(first);
+  socket.on('data', (c: Buffer) => {
+    if (!stream.push(c)) socket.pause();
+  });
+  socket.on('end', () => stream.push(null));
+  socket.on('close', () => stream.destroy());
+  return stream;
 }
 
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {

@@ -10,7 +10,7 @@ import { pipeline, type Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/index.ts';
 import { readBody, type RequestBody } from './body.ts';
-import { HttpFrontend, type ClientRequest, type ClientResponse } from './frontend.ts';
+import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 import { hostOf, portOf, type Peers } from './peers.ts';
@@ -19,7 +19,7 @@ import { fail, rawFailure, writeHead } from './responses.ts';
 import type { RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
 import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
-import { relayTcp } from './tcp.ts';
+import { joinSockets, relayTcp } from './tcp.ts';
 import { sendUpstream } from './upstream.ts';
 
 /**
@@ -217,7 +217,7 @@ export class EdgeProxy {
   #frontend(publicPort: number, encrypted: boolean): HttpFrontend {
     return new HttpFrontend(
       {
-        request: (req, res) => void this.#onRequest(req, res, publicPort, encrypted),
+        request: (req, res, client) => void this.#onRequest(req, res, client, publicPort, encrypted),
         upgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, publicPort, encrypted),
       },
       this.#limits,
@@ -264,10 +264,10 @@ export class EdgeProxy {
   }
 
   /** Facts about the client: from the socket, or (for a request a peer proxy forwarded) from the peer's headers. */
-  #facts(req: ClientRequest, publicPort: number, encrypted: boolean): ClientFacts & { fromPeer: boolean } {
-    const fromPeer = req.headers[forwardedFromHeader] !== undefined && this.#opts.peers?.isPeerAddress(req.socket.remoteAddress) === true;
+  #facts(req: ClientRequest, client: ClientSocket, publicPort: number, encrypted: boolean): ClientFacts & { fromPeer: boolean } {
+    const fromPeer = req.headers[forwardedFromHeader] !== undefined && this.#opts.peers?.isPeerAddress(client.remoteAddress) === true;
     return {
-      clientIp: clientIpOf(req.socket.remoteAddress),
+      clientIp: clientIpOf(client.remoteAddress),
       publicPort: fromPeer ? Number(req.headers[forwardedPortHeader]) || publicPort : publicPort,
       encrypted: fromPeer ? req.headers['x-forwarded-proto'] === 'https' : encrypted,
       region: this.#opts.region,
@@ -277,7 +277,7 @@ export class EdgeProxy {
     };
   }
 
-  async #onRequest(req: ClientRequest, res: ClientResponse, listenerPort: number, encrypted: boolean): Promise<void> {
+  async #onRequest(req: ClientRequest, res: ClientResponse, client: ClientSocket, listenerPort: number, encrypted: boolean): Promise<void> {
     const hostHeader = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
     const path = req.url ?? '/';
     const challenge = this.#opts.tls?.httpChallenge;
@@ -290,7 +290,7 @@ export class EdgeProxy {
       }
       return;
     }
-    const facts = this.#facts(req, listenerPort, encrypted);
+    const facts = this.#facts(req, client, listenerPort, encrypted);
     const peerApp = facts.fromPeer ? (req.headers['aloft-app'] as string | undefined) : undefined;
     const app = peerApp ?? this.#appOf(hostHeader);
     if (app === undefined) {
@@ -460,7 +460,7 @@ export class EdgeProxy {
   /** A WebSocket (or other) upgrade: routed like a request, then the two sockets are joined. */
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listenerPort: number, encrypted: boolean): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const facts = { ...this.#facts(req, listenerPort, encrypted), keepUpgrade: true };
+    const facts = { ...this.#facts(req, req.socket, listenerPort, encrypted), keepUpgrade: true };
     const app = (facts.fromPeer ? (req.headers['aloft-app'] as string | undefined) : undefined) ?? this.#appOf(req.headers.host);
     if (app === undefined) {
       socket.end(rawFailure(404, 'Not Found', 'PN', `no app is served at host '${req.headers.host ?? ''}'`));
@@ -521,17 +521,7 @@ export class EdgeProxy {
         client.write(statusHead(response, { ...responseHeaders(response.headers, served.id, served.region), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
         if (upHead.length > 0) client.write(upHead);
         if (head.length > 0) upSocket.write(head);
-        let open = 2;
-        const closed = (): void => {
-          open -= 1;
-          if (open === 0) this.#forget(route);
-        };
-        upSocket.once('close', closed);
-        client.once('close', closed);
-        upSocket.on('error', () => client.destroy());
-        client.on('error', () => upSocket.destroy());
-        upSocket.pipe(client);
-        client.pipe(upSocket);
+        joinSockets(client, upSocket, () => this.#forget(route));
         resolve('joined');
       });
       upstream.end();

@@ -5,6 +5,7 @@
  * of this proxy's region (woken if need be), never forwarded to another region's proxy.
  */
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/index.ts';
 import type { ProxyLimits } from './limits.ts';
 import { proxyProtocolHeader } from './proxy-proto.ts';
@@ -71,21 +72,26 @@ function pipeBothWays(client: Socket, upstream: Socket, target: Target, routes: 
       }),
     );
   }
-  // pipe() half-closes each way; the load is released once both sockets are closed, and an error on either ends both.
-  let open = 2;
-  const closed = (): void => {
-    open -= 1;
-    if (open === 0) routes.release(target);
-  };
-  const abort = (): void => {
-    client.destroy();
-    upstream.destroy();
-  };
-  upstream.once('close', closed);
-  client.once('close', closed);
-  upstream.on('error', abort);
-  client.on('error', abort);
-  client.pipe(upstream);
-  upstream.pipe(client);
+  joinSockets(client, upstream, () => routes.release(target));
   client.resume();
+}
+
+/**
+ * Pipes two sockets into each other. pipe() half-closes each way; a side that closes without
+ * having ended its stream (reset, error, destroyed) takes the other down too. `onClosed` runs
+ * once both are closed.
+ */
+export function joinSockets(a: Duplex, b: Duplex, onClosed: () => void): void {
+  let open = 2;
+  const closedOne = (other: Duplex): void => {
+    if (!other.writableEnded) other.destroy();
+    open -= 1;
+    if (open === 0) onClosed();
+  };
+  a.once('close', () => closedOne(b));
+  b.once('close', () => closedOne(a));
+  a.on('error', () => a.destroy());
+  b.on('error', () => b.destroy());
+  a.pipe(b);
+  b.pipe(a);
 }
