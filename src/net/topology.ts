@@ -322,64 +322,79 @@ function coreSideName(host: TopologyHost): string {
 }
 
 function rootSideAddress(plan: TopologyPlan): string {
-  return plan.underlayCidr.replace(/\.0\.0\/16$/, '.0.1');
+  return `${underlayNet(plan)}.0.1`;
 }
 
 async function build(spec: TopologySpec, plan: TopologyPlan): Promise<ChildProcess> {
   const core = `${spec.prefix}-core`;
-  const namespaces = [core, ...plan.hosts.map((h) => h.netns), ...plan.clients.map((c) => c.netns)];
-  await ipBatch(namespaces.map((n) => `netns add ${n}`));
+  if (spec.rootLink === true) await checkUnderlayFree(plan);
+  await ipBatch([core, ...plan.hosts.map((h) => h.netns), ...plan.clients.map((c) => c.netns)].map((n) => `netns add ${n}`));
+  await ipBatch(coreCommands(plan), core);
+  await setSysctls(core, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0']);
+  if (spec.rootLink === true) await linkRoot(spec.prefix, plan, core);
+  const platformAddresses = spec.platformAddresses ?? [defaultDnsAddress];
+  await Promise.all(plan.hosts.map((h) => setUpHost(h, plan, platformAddresses, spec.isolation !== false)));
+  await Promise.all(plan.clients.map((c) => ipBatch(['link set lo up', `addr add ${c.address}/24 dev eth0`, 'link set eth0 up', `route add default via ${regionGateway(plan, c.region)}`], c.netns)));
+  return startRelay(core, plan.relayPairs.map(({ hosts: _hosts, ...pair }) => pair), spec.logDir);
+}
 
-  const net = plan.underlayCidr.replace(/\.0\.0\/16$/, '');
-  const coreCommands = ['link set lo up'];
-  for (const r of plan.regionIndex.values()) {
-    coreCommands.push(`link add br${r} type bridge`, `addr add ${net}.${r}.1/24 dev br${r}`, `link set br${r} up`);
-  }
-  // Links are made from the core, with the far end created straight in its namespace, so no
-  // name ever appears in the current namespace (where parallel topologies would collide).
+function underlayNet(plan: TopologyPlan): string {
+  return plan.underlayCidr.replace(/\.0\.0\/16$/, '');
+}
+
+function regionGateway(plan: TopologyPlan, region: string): string {
+  return `${underlayNet(plan)}.${plan.regionIndex.get(region)}.1`;
+}
+
+/**
+ * The core's bridges, its links to hosts and clients, and the anycast routes: each client's
+ * packets (by source) to its nearest edge, everyone else's to the first edge. Links are made
+ * from the core with the far end created straight in its namespace, so no name ever appears in
+ * the current namespace, where parallel topologies would collide.
+ */
+function coreCommands(plan: TopologyPlan): string[] {
+  const net = underlayNet(plan);
+  const commands = ['link set lo up'];
+  for (const r of plan.regionIndex.values()) commands.push(`link add br${r} type bridge`, `addr add ${net}.${r}.1/24 dev br${r}`, `link set br${r} up`);
   for (const h of plan.hosts) {
     const side = coreSideName(h);
-    coreCommands.push(`link add ${side} type veth peer name ${underlayIfname} netns ${h.netns}`, `link set ${side} master br${plan.regionIndex.get(h.region)}`, `link set ${side} up`);
+    commands.push(`link add ${side} type veth peer name ${underlayIfname} netns ${h.netns}`, `link set ${side} master br${plan.regionIndex.get(h.region)}`, `link set ${side} up`);
   }
   plan.clients.forEach((c, i) => {
     const side = `c${i + 1}`;
-    coreCommands.push(`link add ${side} type veth peer name eth0 netns ${c.netns}`, `link set ${side} master br${plan.regionIndex.get(c.region)}`, `link set ${side} up`);
     const edge = plan.hosts.find((h) => h.name === c.edgeHost)!;
     const table = 1000 + i;
-    coreCommands.push(`rule add from ${c.address}/32 table ${table} priority ${table}`, `route add ${plan.anycastAddress}/32 via ${edge.underlayAddress} table ${table}`);
+    commands.push(`link add ${side} type veth peer name eth0 netns ${c.netns}`, `link set ${side} master br${plan.regionIndex.get(c.region)}`, `link set ${side} up`);
+    commands.push(`rule add from ${c.address}/32 table ${table} priority ${table}`, `route add ${plan.anycastAddress}/32 via ${edge.underlayAddress} table ${table}`);
   });
   const firstEdge = plan.hosts.find((h) => h.edge);
-  if (firstEdge !== undefined) coreCommands.push(`route add ${plan.anycastAddress}/32 via ${firstEdge.underlayAddress}`);
-  if (spec.rootLink === true) coreCommands.push(`addr add ${net}.0.2/30 dev up0`);
-  if (spec.rootLink === true) {
-    const taken = await mustIp(['route', 'show', plan.underlayCidr]);
-    if (taken.trim() !== '') {
-      throw new AloftError('underlay_in_use', 'config', `this computer already routes ${plan.underlayCidr} (${taken.trim().slice(0, 200)}), so the topology's root link would collide with it`, {
-        hint: 'pick another underlayOctet, or remove the other topology (destroyTopology)',
-      });
-    }
-    await mustIp(['-n', core, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', `${spec.prefix}-up`, 'netns', String(process.pid)]);
-    await mustIp(['link', 'set', `${spec.prefix}-up`, 'up']);
-  }
-  await ipBatch(spec.rootLink === true ? [...coreCommands, 'link set up0 up'] : coreCommands, core);
-  if (spec.rootLink === true) {
-    await ipBatch([`addr add ${rootSideAddress(plan)}/30 dev ${spec.prefix}-up`, `route add ${plan.underlayCidr} via ${net}.0.2`]);
-  }
-  await setSysctls(core, ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0']);
+  if (firstEdge !== undefined) commands.push(`route add ${plan.anycastAddress}/32 via ${firstEdge.underlayAddress}`);
+  return commands;
+}
 
-  const platformAddresses = spec.platformAddresses ?? [defaultDnsAddress];
-  await Promise.all(
-    plan.hosts.map(async (h) => {
-      const commands = ['link set lo up', `addr add ${h.underlayAddress}/24 dev ${underlayIfname}`, `link set ${underlayIfname} up`, `route add default via ${h.gateway}`];
-      for (const a of platformAddresses) commands.push(`addr add ${a}/128 dev lo nodad`);
-      if (h.edge) commands.push(`addr add ${plan.anycastAddress}/32 dev lo`);
-      await ipBatch(commands, h.netns);
-      await setSysctls(h.netns, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-      if (spec.isolation !== false) await installIsolation(h.netns, { infraInterfaces: ['lo', underlayIfname, h.wireguardIfname], platformAddresses });
-    }),
-  );
-  await Promise.all(plan.clients.map((c) => ipBatch(['link set lo up', `addr add ${c.address}/24 dev eth0`, 'link set eth0 up', `route add default via ${net}.${plan.regionIndex.get(c.region)}.1`], c.netns)));
-  return startRelay(core, plan.relayPairs.map(({ hosts: _hosts, ...pair }) => pair), spec.logDir);
+async function checkUnderlayFree(plan: TopologyPlan): Promise<void> {
+  const taken = (await mustIp(['route', 'show', plan.underlayCidr])).trim();
+  if (taken === '') return;
+  throw new AloftError('underlay_in_use', 'config', `this computer already routes ${plan.underlayCidr} (${taken.slice(0, 200)}), so the topology's root link would collide with it`, {
+    hint: 'pick another underlayOctet, or remove the other topology (destroyTopology)',
+  });
+}
+
+/** A link from the current namespace (`PREFIX-up`) to the core, and a route to the underlay through it. */
+async function linkRoot(prefix: string, plan: TopologyPlan, core: string): Promise<void> {
+  const net = underlayNet(plan);
+  await mustIp(['-n', core, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', `${prefix}-up`, 'netns', String(process.pid)]);
+  await ipBatch([`addr add ${net}.0.2/30 dev up0`, 'link set up0 up'], core);
+  await ipBatch([`addr add ${rootSideAddress(plan)}/30 dev ${prefix}-up`, `link set ${prefix}-up up`, `route add ${plan.underlayCidr} via ${net}.0.2`]);
+}
+
+async function setUpHost(h: TopologyHost, plan: TopologyPlan, platformAddresses: readonly string[], isolation: boolean): Promise<void> {
+  const commands = ['link set lo up', `addr add ${h.underlayAddress}/24 dev ${underlayIfname}`, `link set ${underlayIfname} up`, `route add default via ${h.gateway}`];
+  for (const a of platformAddresses) commands.push(`addr add ${a}/128 dev lo nodad`);
+  if (h.edge) commands.push(`addr add ${plan.anycastAddress}/32 dev lo`);
+  await ipBatch(commands, h.netns);
+  await setSysctls(h.netns, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  if (isolation) await installIsolation(h.netns, { infraInterfaces: ['lo', underlayIfname, h.wireguardIfname], platformAddresses });
 }
 
 /**
