@@ -5,3 +5,4 @@ export { bootstrapDebian, debianSuite, type BootstrapOptions, type BootstrapProg
 export { defaultCacheDir } from './paths.ts';
 export { nodeAppPort } from './node-app.ts';
 export { missingBuildTools } from './tools.ts';
+export { detectSource, type DetectedSource } from './detect.ts';

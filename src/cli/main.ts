@@ -11,6 +11,7 @@ import { fleetCommands } from './commands/fleet.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { buildCommand } from './commands/build.ts';
 import { deployCommands } from './commands/deploy.ts';
+import { launchCommand } from './commands/launch.ts';
 import { secretsCommands } from './commands/secrets.ts';
 import { statusCommands } from './commands/status.ts';
 import { imagesCommands } from './commands/images.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   logsCommand(program);
   imagesCommands(program);
   buildCommand(program);
+  launchCommand(program);
   deployCommands(program);
   statusCommands(program);
   secretsCommands(program);

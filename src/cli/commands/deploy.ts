@@ -41,41 +41,13 @@ export function deployCommands(program: Command): void {
       if (file === undefined) {
         throw new AppConfigError(`no aloft.toml or fly.toml in ${source}`, { file: source }, 'run `aloft launch` there to write one, or pass --config FILE');
       }
-      const loaded = await loadAppConfig(file);
-      for (const warning of loaded.warnings) err(`${pc.yellow('warning:')} ${warning.message}\n`);
-      const app = requireApp(ctx.options.app ?? loaded.config.app);
-      const client = ctx.client();
-      const view = await client.call<AppView>('GET', `/v1/apps/${app}`);
-      const endpoints = ctx.endpoints;
-      const registryHost = new URL(endpoints.registry).host;
-      const wanted = opts.image ?? loaded.config.build?.image;
-      let image: string;
-      if (wanted !== undefined) {
-        image = expandImageRef(wanted, view.organization.slug, registryHost);
-      } else {
-        const built = await buildImage({
-          dir: source,
-          // A tag per deployment keeps every release's image pullable for a rollback.
-          image: `${app}:deployment-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}`,
-          org: view.organization.slug,
-          registry: { url: endpoints.registry, token: endpoints.token },
-          dataDir: ctx.options.dataDir,
-          buildArgs: { ...loaded.config.build?.args, ...parseBuildArgs(opts.buildArg) },
-          ...(loaded.config.build?.dockerfile === undefined ? {} : { dockerfile: loaded.config.build.dockerfile }),
-          onProgress: printBuildProgress,
-        });
-        image = built.reference;
-      }
-      const { release, outcomes } = await runRelease({
-        client,
-        app,
-        config: loaded.config,
-        image,
+      await deploySource(ctx, {
+        source,
+        file,
+        ...(opts.image === undefined ? {} : { image: opts.image }),
         ...(opts.strategy === undefined ? {} : { strategy: parseStrategy(opts.strategy) }),
-        description: `deploy of ${file}`,
+        buildArgs: parseBuildArgs(opts.buildArg),
       });
-      if (ctx.options.json) printJson({ release, outcomes });
-      else success(`release v${release.version} of ${app} is live (${outcomes.map((o) => `${o.group}: ${o.action}`).join(', ')})`);
     });
 
   const releases = program.command('releases').description("list an app's releases, or return to an earlier one");
@@ -118,4 +90,52 @@ function parseStrategy(value: string): DeployStrategy {
     throw new ValidationError(`unknown strategy '${value}'`, { field: 'strategy', hint: `use one of: ${deployStrategies.join(', ')}` });
   }
   return value as DeployStrategy;
+}
+
+export interface DeploySourceOptions {
+  /** The build context. */
+  source: string;
+  /** The app config file. */
+  file: string;
+  image?: string;
+  strategy?: DeployStrategy;
+  buildArgs?: Record<string, string>;
+}
+
+/** Reads the config, builds (or takes the image), and rolls the release out; prints the outcome. */
+export async function deploySource(ctx: CliContext, opts: DeploySourceOptions): Promise<void> {
+  const loaded = await loadAppConfig(opts.file);
+  for (const warning of loaded.warnings) err(`${pc.yellow('warning:')} ${warning.message}\n`);
+  const app = requireApp(ctx.options.app ?? loaded.config.app);
+  const client = ctx.client();
+  const view = await client.call<AppView>('GET', `/v1/apps/${app}`);
+  const endpoints = ctx.endpoints;
+  const wanted = opts.image ?? loaded.config.build?.image;
+  let image: string;
+  if (wanted !== undefined) {
+    image = expandImageRef(wanted, view.organization.slug, new URL(endpoints.registry).host);
+  } else {
+    const built = await buildImage({
+      dir: opts.source,
+      // A tag per deployment keeps every release's image pullable for a rollback.
+      image: `${app}:deployment-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}`,
+      org: view.organization.slug,
+      registry: { url: endpoints.registry, token: endpoints.token },
+      dataDir: ctx.options.dataDir,
+      buildArgs: { ...loaded.config.build?.args, ...opts.buildArgs },
+      ...(loaded.config.build?.dockerfile === undefined ? {} : { dockerfile: loaded.config.build.dockerfile }),
+      onProgress: printBuildProgress,
+    });
+    image = built.reference;
+  }
+  const { release, outcomes } = await runRelease({
+    client,
+    app,
+    config: loaded.config,
+    image,
+    ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
+    description: `deploy of ${opts.file}`,
+  });
+  if (ctx.options.json) printJson({ release, outcomes });
+  else success(`release v${release.version} of ${app} is live (${outcomes.map((o) => `${o.group}: ${o.action}`).join(', ')})`);
 }

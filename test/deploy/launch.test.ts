@@ -1,0 +1,77 @@
+/**
+ * `aloft launch` from a source directory with a Dockerfile (FROM scratch, so no base image is
+ * needed): it detects the port, writes aloft.toml, creates the app, builds with buildah, and
+ * deploys — the app answers through the proxy. Launching again under a taken name says what to do.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { missingBuildTools, writeExampleRootfs } from '../../src/build/index.ts';
+import { parseAppConfig } from '../../src/deploy/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+
+const skip = (await missingBuildTools()) ?? false;
+let p: TestPlatform;
+let dir: string;
+const cli = (args: string[]) => runCli(['--data-dir', p.dataDir, ...args]);
+
+describe('aloft launch', { skip }, () => {
+  before(async () => {
+    p = await startTestPlatform();
+    dir = await mkdtemp(join(tmpdir(), 'aloft-launch-'));
+    await mkdir(join(dir, 'rootfs'));
+    await writeExampleRootfs(join(dir, 'rootfs'));
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PORT=8081\nEXPOSE 8081\nCMD ["/bin/sh", "/start.sh"]\n');
+  });
+
+  after(async () => {
+    if (p === undefined) return;
+    await cli(['apps', 'destroy', 'launched-site', '--yes']).catch(() => undefined);
+    const agent = p.platform.agent;
+    if (agent !== undefined) await eventually('machines destroyed', () => agent.service.list().every((r) => r.state === 'destroyed'), 30_000).catch(() => undefined);
+    await p.stop();
+    await rm(p.dataDir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('detects, writes aloft.toml, creates, builds and deploys the app', async () => {
+    const launched = await cli(['launch', dir, '--name', 'launched-site', '--yes']);
+    assert.equal(launched.code, 0, launched.stderr);
+    assert.match(launched.stderr, /detected a Dockerfile, serving port 8081/);
+    assert.match(launched.stderr, /STEP 2\/\d+: COPY rootfs\/ \//);
+    assert.match(launched.stderr, /release v1 of launched-site is live/);
+    const config = parseAppConfig(await readFile(join(dir, 'aloft.toml'), 'utf8'), 'aloft.toml').config;
+    assert.equal(config.app, 'launched-site');
+    assert.equal(config.http_service?.internal_port, 8081);
+    const page = await eventually('the launched app to answer', async () => {
+      const res = await request(`${p.endpoints.proxy}/`, { headers: { host: 'launched-site.aloft.localhost' } });
+      const text = await res.body.text();
+      return res.statusCode === 200 ? text : undefined;
+    });
+    assert.match(page, /Hello from Aloft/);
+  });
+
+  it('a second launch keeps the written config and refuses the taken name with a way forward', async () => {
+    const again = await cli(['launch', dir, '--yes']);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /using the existing .*aloft\.toml/);
+    assert.match(again.stderr, /already exists/);
+    assert.match(again.stderr, /aloft deploy/);
+  });
+
+  it('a directory with nothing to launch says what is missing', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'aloft-empty-'));
+    try {
+      const r = await cli(['launch', empty, '--yes']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /no Dockerfile and is not a Node\.js app/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
