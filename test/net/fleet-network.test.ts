@@ -306,6 +306,17 @@ test('a peer lost behind the mesh\'s back (a restarted daemon) is written again'
   await eventually('A@a1 to reach A@s1 again', () => ping(machine('A@a1').netnsName, machine('A@s1').ipv6).then((r) => r.length === 1), 15_000, 200);
 });
 
+test('detaching a machine takes its link out of the isolation sets', { skip, timeout: 30_000 }, async () => {
+  const a2 = topo.host('a2');
+  const gone = machine('A@a2');
+  const id = gone.netnsName.slice(`${a2.machinePrefix}-`.length);
+  const argv = hostCommand(a2, [process.execPath, attachScript, join(dir, 'a2'), a2.machinePrefix, String(a2.hostNum), '--detach', id]);
+  const setsOf = async (): Promise<string> => (await run('ip', ['netns', 'exec', a2.netns, 'nft', 'list', 'table', 'inet', 'aloft_6pn'])).stdout;
+  assert.match(await setsOf(), new RegExp(`"${gone.hostVeth}" \\. fdaa:0:2a::/48`));
+  await run(argv[0]!, argv.slice(1));
+  assert.doesNotMatch(await setsOf(), new RegExp(gone.hostVeth));
+});
+
 test('teardown after a crash (nothing stopped, only the prefix known) leaves no namespace, link, process, socket or nft table', { skip, timeout: 30_000 }, async () => {
   const pids = [...devices.map((d) => d.pid!), ...servers.map((s) => s.pid!)];
   for (const m of meshes) m.close();
