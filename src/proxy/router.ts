@@ -59,6 +59,9 @@ export class Router {
       if (picked !== undefined) {
         routes.acquire(picked);
         if (picked.load.inFlight > picked.softLimit) this.#wakeSpare(all);
+        // Started in the table is not yet answering: a request for a machine being woken waits with the one that woke it.
+        const waking = this.#d.autostarter?.waking(picked.machineId);
+        if (waking !== undefined) await waking.catch(() => undefined);
         return { kind: 'machine', target: picked };
       }
       // Traffic leaves the region only when no local machine can take it.

@@ -48,6 +48,11 @@ export class Autostarter {
     return waking;
   }
 
+  /** The wake in progress for this machine, if any: requests routed to it wait for it to answer. */
+  waking(machineId: string): Promise<void> | undefined {
+    return this.#waking.get(machineId);
+  }
+
   async #wake(target: Target): Promise<void> {
     const deadline = performance.now() + this.#timeoutMs;
     const row = this.#routes.get(target.machineId);
