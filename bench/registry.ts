@@ -5,9 +5,9 @@
  * turns later pushes into cross-repository mounts), pushes to each, then pulls from them in
  * turn `pullsPerRun` times to fresh destinations; medians over all runs are reported. The
  * host may be shared and loaded, so samples of the two registries are taken close together and
- * in alternating order, and each registry's own CPU time per pull is reported too: it is far
- * less sensitive to other load than wall time. Aloft runs with its token auth (skopeo does the
- * token dance); docker-registry runs without auth, as Debian ships it.
+ * in alternating order, and each registry's own CPU time per push and per pull is reported too:
+ * it is far less sensitive to other load than wall time. Aloft runs with its token auth (skopeo
+ * does the token dance); docker-registry runs without auth, as Debian ships it.
  *
  *   node bench/registry.ts            writes bench/results/registry.json and prints it
  */
@@ -87,7 +87,8 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
 interface Timing {
   push: number[];
   pull: number[];
-  /** The registry's own CPU seconds per pull. */
+  /** The registry's own CPU seconds per push and per pull. */
+  pushCpuS: number[];
   pullCpuS: number[];
 }
 
@@ -105,7 +106,9 @@ interface Target {
 
 async function push(target: Target, layout: string): Promise<void> {
   const creds = target.creds === '' ? [] : ['--dest-creds', target.creds];
+  const cpuBeforeS = await target.cpuS();
   target.timing.push.push(await skopeo(['copy', '--dest-tls-verify=false', ...creds, `oci:${layout}:v1`, `docker://${target.host}/bench/image:v1`]));
+  target.timing.pushCpuS.push((await target.cpuS()) - cpuBeforeS);
 }
 
 async function pull(target: Target, out: string): Promise<void> {
@@ -191,10 +194,11 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function rates(timing: Timing, imageBytes: number): { push_mib_s: number; pull_mib_s: number; pull_server_cpu_s: number } {
+function rates(timing: Timing, imageBytes: number): { push_mib_s: number; pull_mib_s: number; push_server_cpu_s: number; pull_server_cpu_s: number } {
   const mib = imageBytes / (1024 * 1024);
   const rate = (seconds: number[]): number => Math.round((mib / median(seconds)) * 10) / 10;
-  return { push_mib_s: rate(timing.push), pull_mib_s: rate(timing.pull), pull_server_cpu_s: Math.round(median(timing.pullCpuS) * 1000) / 1000 };
+  const cpu = (seconds: number[]): number => Math.round(median(seconds) * 1000) / 1000;
+  return { push_mib_s: rate(timing.push), pull_mib_s: rate(timing.pull), push_server_cpu_s: cpu(timing.pushCpuS), pull_server_cpu_s: cpu(timing.pullCpuS) };
 }
 
 async function main(): Promise<void> {
@@ -203,10 +207,11 @@ async function main(): Promise<void> {
     const layout = join(work, 'layout');
     const imageBytes = await makeImage(layout);
     console.error(`image: ${layerCount} layers, ${(imageBytes / 1024 / 1024).toFixed(1)} MiB`);
-    const aloft: Timing = { push: [], pull: [], pullCpuS: [] };
-    const docker: Timing = { push: [], pull: [], pullCpuS: [] };
+    const aloft: Timing = { push: [], pull: [], pushCpuS: [], pullCpuS: [] };
+    const docker: Timing = { push: [], pull: [], pushCpuS: [], pullCpuS: [] };
     for (let run = 0; run < runs; run++) await runOnce(work, run, layout, aloft, docker);
-    const show = (t: Timing): string => `push ${t.push.map((s) => s.toFixed(2)).join(' ')} s; pull ${t.pull.map((s) => s.toFixed(2)).join(' ')} s`;
+    const show = (t: Timing): string =>
+      `push ${t.push.map((s) => s.toFixed(2)).join(' ')} s (server CPU ${t.pushCpuS.map((s) => s.toFixed(2)).join(' ')} s); pull ${t.pull.map((s) => s.toFixed(2)).join(' ')} s`;
     console.error(`aloft: ${show(aloft)}\ndocker-registry: ${show(docker)}`);
     const aloftResult = rates(aloft, imageBytes);
     const dockerResult = rates(docker, imageBytes);
