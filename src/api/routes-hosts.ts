@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HostView } from '../agent/index.ts';
 import { AloftError, asAloftError, newMachineId, type Machine } from '../lib/index.ts';
 import { mintPlatformToken } from '../tokens/index.ts';
-import type { Action } from './auth.ts';
+import type { Action, Principal } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { placeMachine } from './placement.ts';
 import type { HostRow, PinRow } from './store.ts';
@@ -58,14 +58,14 @@ export function hostRoutes(app: FastifyInstance, ctx: ApiContext): void {
   }
 
   app.post('/v1/hosts/:id/drain', async (request): Promise<DrainResult> => {
-    authorizeOperator(ctx, request, 'write');
+    const principal = authorizeOperator(ctx, request, 'write');
     const host = ctx.store.host((request.params as { id: string }).id);
     await ctx.agentOf(host).setCordoned(true);
     const result: DrainResult = { host: host.id, moved: [], failed: [] };
     // One at a time: each move places against capacity the previous one used.
     for (const pin of ctx.store.pinsOnHost(host.id)) {
       try {
-        result.moved.push(await moveMachine(ctx, host, pin));
+        result.moved.push(await moveMachine(ctx, principal, host, pin));
       } catch (err) {
         const e = asAloftError(err);
         result.failed.push({ machine: pin.machine_id, app: pin.app, error: e.message, code: e.code });
@@ -76,8 +76,10 @@ export function hostRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
-function authorizeOperator(ctx: ApiContext, request: FastifyRequest, action: Action): void {
-  ctx.auth.authorize(ctx.auth.authenticate(request), { org: operatorOrg, action });
+function authorizeOperator(ctx: ApiContext, request: FastifyRequest, action: Action): Principal {
+  const principal = ctx.auth.authenticate(request);
+  ctx.auth.authorize(principal, { org: operatorOrg, action });
+  return principal;
 }
 
 async function listHost(ctx: ApiContext, host: HostRow): Promise<HostListing> {
@@ -90,10 +92,14 @@ async function listHost(ctx: ApiContext, host: HostRow): Promise<HostListing> {
   }
 }
 
-/** Re-creates the machine on another host of its region, then destroys the original. */
-async function moveMachine(ctx: ApiContext, from: HostRow, pin: PinRow): Promise<DrainResult['moved'][number]> {
-  // Drains act for the platform, not for a user: a platform token that may create and delete.
-  const token = mintPlatformToken(ctx.keyring, ['read', 'write', 'create', 'delete'], ctx.clock.now());
+/**
+ * Re-creates the machine on another host of its region, then destroys the original. The copy is
+ * created with the operator's own token (agents take creates only with the caller's token, so an
+ * operator moves only machines their token may create); reading and destroying the original are
+ * platform calls.
+ */
+async function moveMachine(ctx: ApiContext, operator: Principal, from: HostRow, pin: PinRow): Promise<DrainResult['moved'][number]> {
+  const token = mintPlatformToken(ctx.keyring, ['read', 'write', 'delete'], ctx.clock.now());
   const source = ctx.agentOf(from);
   const machine = await source.forward<Machine>('GET', pin.machine_id, '', '', undefined, {}, token);
   const app = ctx.store.app(pin.app);
@@ -101,6 +107,13 @@ async function moveMachine(ctx: ApiContext, from: HostRow, pin: PinRow): Promise
   const { host, reservationId } = await placeMachine(pin.region, others, ctx.agentOf, { cpus: machine.config.guest.cpus, memoryMb: machine.config.guest.memory_mb });
   const target = ctx.agentOf(host);
   const id = newMachineId();
+  let createToken: string;
+  try {
+    createToken = ctx.auth.authorize(operator, { org: app.org_slug, app: app.name, action: 'create', machineId: id, region: pin.region });
+  } catch (err) {
+    void target.release(reservationId).catch(() => undefined);
+    throw err;
+  }
   // The name moves with the machine: the new pin takes it over before the new host works, and
   // gives it back if the new host refuses.
   ctx.store.unpin(pin.machine_id);
@@ -118,7 +131,7 @@ async function moveMachine(ctx: ApiContext, from: HostRow, pin: PinRow): Promise
         reservation_id: reservationId,
         skip_launch: machine.state !== 'started',
       },
-      token,
+      createToken,
     );
   } catch (err) {
     ctx.store.unpin(id);

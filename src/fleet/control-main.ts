@@ -1,6 +1,6 @@
 /**
  * The control host of `aloft fleet up` as its own process: `node src/fleet/control-main.ts
- * --fleet-dir F --address 127.77.0.1 --region ams`. Prints one JSON line `{"api","registry","state"}`
+ * --fleet-dir F --address 127.77.0.1 --region ams [--mesh F]`. Prints one JSON line `{"api","registry","state"}`
  * once serving; SIGTERM or SIGINT stops it. Hosts keep serving without it.
  */
 import { readFile } from 'node:fs/promises';
@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/index.ts';
 import { startControl } from './control.ts';
+import { followMesh, readMeshMember } from './mesh-member.ts';
 
 const { values } = parseArgs({
   options: {
     'fleet-dir': { type: 'string' },
     address: { type: 'string' },
     region: { type: 'string' },
+    /** As root: the control host's place in the simulated network (mesh-member.ts); its state node gossips over 6PN. */
+    mesh: { type: 'string' },
   },
 });
 if (values['fleet-dir'] === undefined || values.address === undefined || values.region === undefined) {
@@ -21,17 +24,24 @@ if (values['fleet-dir'] === undefined || values.address === undefined || values.
   process.exit(2);
 }
 
+const logger = createLogger('control', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' });
+const member = values.mesh === undefined ? undefined : await readMeshMember(values.mesh);
 const control = await startControl({
   dataDir: values['fleet-dir'],
   bindHost: values.address,
   ports: { api: 0, registry: 0 },
   defaultRegion: values.region,
-  logger: createLogger('control', { level: process.env.ALOFT_LOG_LEVEL ?? 'warn' }),
-  state: { clusterKey: Buffer.from((await readFile(join(values['fleet-dir'], 'state-key'), 'utf8')).trim()) },
+  logger,
+  state: {
+    clusterKey: Buffer.from((await readFile(join(values['fleet-dir'], 'state-key'), 'utf8')).trim()),
+    ...(member === undefined ? {} : { host: member.host.sixpnAddress }),
+  },
 });
+const mesh = member === undefined || control.state === undefined ? undefined : await followMesh(control.state, member, logger.child({ component: 'mesh' }));
 process.stdout.write(`${JSON.stringify({ api: control.apiUrl, registry: control.registryUrl, state: control.stateAddress })}\n`);
 
 const stop = (): void => {
+  mesh?.close();
   void control.stop().then(() => process.exit(0));
 };
 process.once('SIGTERM', stop);

@@ -25,7 +25,7 @@ export interface ControlOptions {
    * For a fleet: join the hosts' state cluster and learn the hosts from the rows they publish.
    * Without it (`aloft up`) the caller records its one host in `store` itself.
    */
-  state?: { clusterKey: Uint8Array };
+  state?: { clusterKey: Uint8Array; /** Gossip address; default `bindHost` (as root, the control host's 6PN address). */ host?: string };
   /** Certificates: names under `domain` are the internal CA's; `acme` obtains the others. */
   certificates?: { domain: string; acme?: AcmeSettings; proxyUrls: () => readonly string[] };
 }
@@ -51,6 +51,8 @@ export interface RunningControl {
   store: CentralStore;
   /** Gossip address of the control host's state node, the hosts' seed; undefined without `state`. */
   stateAddress: string | undefined;
+  /** The control host's state node, when it runs one. */
+  state: StateHandle | undefined;
   /** The secrets master keys, for hosts in this process; `secretKeysPath` for hosts started apart. */
   secretKeys: MasterKey[];
   secretKeysPath: string;
@@ -136,19 +138,19 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     stops.push(() => api.close());
     const apiUrl = await api.listen({ port: opts.ports.api, host: opts.bindHost });
 
-    let stateAddress: string | undefined;
+    let state: StateHandle | undefined;
     if (opts.state !== undefined) {
-      const state = await openState({
+      state = await openState({
         dataDir: join(opts.dataDir, 'control-state'),
         clusterKey: opts.state.clusterKey,
-        host: opts.bindHost,
+        host: opts.state.host ?? opts.bindHost,
         log: opts.logger.child({ component: 'state' }),
       });
-      stops.push(() => state.close());
+      const opened = state;
+      stops.push(() => opened.close());
       const following = new AbortController();
       stops.push(() => following.abort());
       void followHosts(state, store, opts.logger, following.signal);
-      stateAddress = state.address;
       publishSecretsTo(state);
     }
     return {
@@ -158,8 +160,9 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
       keyring: keys.keyring,
       keyringPath: keys.keyringPath,
       revocationSource,
+      state,
+      stateAddress: state?.address,
       store,
-      stateAddress,
       secretKeys: keys.secretKeys,
       secretKeysPath: keys.secretKeysPath,
       publishSecretsTo,

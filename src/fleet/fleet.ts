@@ -1,7 +1,8 @@
 /**
  * `aloft fleet up|down|status`: a control host (API, registry, central store) and hosts in
- * several regions on one computer. Without namespaces each host is a process on its own
- * loopback address: 127.<subnet>.0.1 is the control host and 127.<subnet>.<r>.<n> is host n of
+ * several regions on one computer. As root each host (the control host too) is a process in its
+ * own network namespace on a simulated multi-region network (simulated-network.ts). Without
+ * namespaces each host is a process on its own loopback address: 127.<subnet>.0.1 is the control host and 127.<subnet>.<r>.<n> is host n of
  * the r-th region, so an address says where it is. Hosts find each other through the control
  * host's state node as gossip seed, and keep gossiping among themselves when it is gone.
  *
@@ -13,11 +14,13 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DriverName, HostCapacity } from '../agent/index.ts';
-import { ValidationError } from '../lib/index.ts';
+import { silentLogger, ValidationError, type Logger } from '../lib/index.ts';
+import { destroyTopology } from '../net/index.ts';
 import { writeEndpoints } from './endpoints-file.ts';
 import type { Endpoints } from './local-platform.ts';
 import { removeLeftovers } from './leftovers.ts';
 import { endProcesses, spawnRole } from './processes.ts';
+import { buildSimulatedNetwork, canSimulateNetwork, type SimulatedNetwork } from './simulated-network.ts';
 
 export interface FleetOptions {
   dataDir: string;
@@ -29,6 +32,13 @@ export interface FleetOptions {
   subnet: number;
   /** Each host's capacity; defaults to what this computer has (each host then believes it has all of it). */
   hostCapacity?: HostCapacity;
+  /**
+   * `netns` (root): each host in its own network namespace on a simulated multi-region network
+   * with WireGuard and real inter-region delay; `loopback`: hosts are processes on loopback
+   * addresses. `auto` picks netns where it can run.
+   */
+  network: 'auto' | 'netns' | 'loopback';
+  logger?: Logger;
 }
 
 export interface FleetHost {
@@ -45,6 +55,8 @@ export interface FleetHost {
 }
 
 export interface FleetRecord {
+  /** The simulated network's prefix (netns fleets), recorded before it is built so teardown finds it after a crash. */
+  topology?: string;
   control: { address: string; api: string; registry: string; state: string; pid: number } | undefined;
   hosts: FleetHost[];
   /** Every process started, recorded before anything else is awaited. */
@@ -53,7 +65,10 @@ export interface FleetRecord {
 
 /** endpoints.json of a fleet: what `aloft up` writes, plus where each host and its roles are. */
 export interface FleetEndpoints extends Endpoints {
+  network: 'netns' | 'loopback';
   hosts: Array<Omit<FleetHost, 'pid'>>;
+  /** netns fleets: the address every edge answers on, routed to the nearest edge per client namespace. */
+  anycast?: string;
 }
 
 export const fleetFile = 'fleet.json';
@@ -101,27 +116,45 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
     return save();
   };
   try {
-    const controlAddress = `127.${options.subnet}.0.1`;
+    const plan = options.regions.flatMap((region, r) =>
+      Array.from({ length: options.hostsPerRegion }, (_, n) => ({ id: `${region}-${n + 1}`, region, address: `127.${options.subnet}.${r + 1}.${n + 1}`, hostNum: r * options.hostsPerRegion + n + 1 })),
+    );
+    const netns = options.network === 'netns' || (options.network === 'auto' && (await canSimulateNetwork()));
+    let net: SimulatedNetwork | undefined;
+    if (netns) {
+      record.topology = `af${options.subnet}`;
+      await save();
+      net = await buildSimulatedNetwork(dataDir, record.topology, options.subnet, options.regions[0]!, plan, options.logger ?? silentLogger());
+      // In the namespaces: underlay addresses, and the topology's host numbers (they are in 6PN addresses).
+      for (const h of plan) {
+        h.address = net.hostOf(h.id).underlayAddress;
+        h.hostNum = net.hostOf(h.id).hostNum;
+      }
+    }
+    const inNamespace = (id: string): ((argv: string[]) => string[]) | undefined => (net === undefined ? undefined : (argv) => net.command(id, argv));
+    const meshArgs = (id: string): string[] => (net === undefined ? [] : ['--mesh', net.meshFileOf(id)]);
+
+    const controlAddress = net === undefined ? `127.${options.subnet}.0.1` : net.hostOf('control').underlayAddress;
     const control = await spawnRole<{ api: string; registry: string; state: string }>(
       dataDir,
       'control',
       './control-main.ts',
-      ['--fleet-dir', dataDir, '--address', controlAddress, '--region', options.regions[0]!],
+      ['--fleet-dir', dataDir, '--address', controlAddress, '--region', options.regions[0]!, ...meshArgs('control')],
       started,
+      inNamespace('control'),
     );
     record.control = { address: controlAddress, ...control.announced, pid: control.pid };
     await save();
 
-    const plan = options.regions.flatMap((region, r) =>
-      Array.from({ length: options.hostsPerRegion }, (_, n) => ({ id: `${region}-${n + 1}`, region, address: `127.${options.subnet}.${r + 1}.${n + 1}`, hostNum: r * options.hostsPerRegion + n + 1 })),
-    );
     const hosts = await Promise.all(
       plan.map(async (h) => {
-        const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address];
+        const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address, ...meshArgs(h.id)];
         args.push('--registry', control.announced.registry, '--api', control.announced.api, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
         if (options.hostCapacity !== undefined) args.push('--cpus', String(options.hostCapacity.cpus), '--memory-mb', String(options.hostCapacity.memoryMb));
-        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started);
-        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy: spawned.announced.proxy, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };
+        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started, inNamespace(h.id));
+        // From outside the namespaces a host's proxy is reached at its underlay address (port 80 there).
+        const proxy = net === undefined ? spawned.announced.proxy : `http://${h.address}:80`;
+        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };
       }),
     );
     record.hosts = hosts.map((h) => h.host);
@@ -138,7 +171,9 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
       domain: options.domain,
       driver: first.driver.name,
       isolation: first.driver.isolation,
+      network: net === undefined ? 'loopback' : 'netns',
       hosts: record.hosts.map(({ pid: _pid, ...h }) => h),
+      ...(net === undefined ? {} : { anycast: net.topology.anycastAddress }),
     };
     await writeEndpoints(dataDir, endpoints);
     return endpoints;
@@ -157,6 +192,8 @@ export async function fleetDown(dataDir: string): Promise<number> {
   const dir = resolve(dataDir);
   const record = readFleet(dir);
   if (record !== undefined) await endProcesses(record.pids, dir, 'SIGINT');
+  // Namespaces, links, wireguard-go and the relay; also machine namespaces named after the prefix.
+  if (record?.topology !== undefined) await destroyTopology(record.topology);
   await removeLeftovers(join(dir, 'hosts'));
   await rm(join(dir, 'endpoints.json'), { force: true });
   await rm(join(dir, fleetFile), { force: true });

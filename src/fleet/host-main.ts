@@ -1,6 +1,10 @@
 /**
  * One fleet host as its own process: `node src/fleet/host-main.ts --fleet-dir F --host-id ams-1
- * --host-num 1 --region ams --address 127.77.1.1 --registry URL [--seeds a:p,...]`. Secrets come
+ * --host-num 1 --region ams --address 127.77.1.1 --registry URL [--seeds a:p,...] [--mesh F]`.
+ * On loopback every role listens on `--address`. With `--mesh` (as root, inside the host's
+ * network namespace) the agent listens on the underlay `--address`, the state node gossips and
+ * peer proxies forward over the host's 6PN address, the proxy answers on port 80 of every
+ * address (the anycast one included) and DNS on fdaa::3 port 53. Secrets come
  * from files in the fleet directory, never from the command line. Prints one JSON line
  * `{"id","agent","proxy","state","dns"}` once every role is serving. SIGTERM stops the roles and leaves
  * the machines running for the next start to adopt; SIGINT (what `fleet down` sends) stops the
@@ -13,7 +17,9 @@ import type { DriverName } from '../agent/index.ts';
 import { createLogger, systemClock } from '../lib/index.ts';
 import { loadOrCreateMasterKeys } from '../secrets/index.ts';
 import { httpRevocationSource, Keyring, mintPlatformToken, RevocationList } from '../tokens/index.ts';
+import { defaultDnsAddress } from '../net/index.ts';
 import { startHost } from './host.ts';
+import { followMesh, readMeshMember } from './mesh-member.ts';
 import { keyringDir, secretKeysFile } from './platform-keys.ts';
 
 const { values } = parseArgs({
@@ -31,6 +37,8 @@ const { values } = parseArgs({
     domain: { type: 'string', default: 'aloft.localhost' },
     cpus: { type: 'string' },
     'memory-mb': { type: 'string' },
+    /** As root: this host's place in the simulated network (mesh-member.ts); `--address` is then its underlay address. */
+    mesh: { type: 'string' },
   },
 });
 
@@ -55,14 +63,21 @@ const revocations = new RevocationList();
 if (values.api !== undefined) {
   await revocations.follow(httpRevocationSource(values.api, () => mintPlatformToken(keyring, ['read'], systemClock.now())), logger);
 }
+const member = values.mesh === undefined ? undefined : await readMeshMember(values.mesh);
+const network =
+  member === undefined
+    ? // On loopback no asker has a 6PN source address, so askers count as the first organization's.
+      { bindHost: required('address'), proxyPort: 0, dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg }, namePrefix: `h${required('host-num')}` }
+    : { bindHost: '::', proxyPort: 80, meshHost: member.host.sixpnAddress, dns: { listen: [{ host: defaultDnsAddress, port: 53 }] }, namePrefix: member.host.machinePrefix };
 const host = await startHost({
   dataDir: join(required('fleet-dir'), 'hosts', hostId),
   hostId,
   hostNum: Number(required('host-num')),
   region: required('region'),
-  bindHost: required('address'),
+  bindHost: network.bindHost,
   internalHost: required('address'),
-  ports: { agent: 0, proxy: 0, gossip: 0 },
+  ...('meshHost' in network ? { meshHost: network.meshHost } : {}),
+  ports: { agent: 0, proxy: network.proxyPort, gossip: 0 },
   registry: { url: required('registry') },
   keyring,
   revocations,
@@ -72,16 +87,17 @@ const host = await startHost({
   clusterKey: Buffer.from(await secret('state-key')),
   seeds: values.seeds!.split(',').filter((s) => s !== ''),
   logger,
-  namePrefix: `h${required('host-num')}`,
+  namePrefix: network.namePrefix,
   ...(capacity === undefined ? {} : { capacity }),
-  // On loopback no asker has a 6PN source address, so askers count as the first organization's.
-  dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg },
+  dns: network.dns,
 });
+const mesh = member === undefined ? undefined : await followMesh(host.state, member, logger.child({ component: 'mesh' }));
 const dns = host.dnsAddresses.map((a) => `${a.host}:${a.port}`)[0];
 process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, dns, driver: host.driver })}\n`);
 
 const stop = (stopMachines: boolean): void => {
   revocations.stop();
+  mesh?.close();
   void host.stop(stopMachines).then(() => process.exit(0));
 };
 process.once('SIGTERM', () => stop(false));

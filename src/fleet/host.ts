@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { StatePublisher, startHostAgent, stateSecretsSource, type Agent, type CrashHook, type DriverName, type HostCapacity } from '../agent/index.ts';
 import { systemClock, type Logger } from '../lib/index.ts';
 import { EdgeProxy, Peers, RouteTable, type ProxyTls } from '../proxy/index.ts';
+import { agentMachineControl, agentUrlFromState } from './machine-control.ts';
 import { ProxyFeed } from './proxy-feed.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { openState, type StateHandle } from '../state/index.ts';
@@ -22,8 +23,19 @@ export interface HostOptions {
   region: string;
   /** Address the public roles (proxy) listen on. */
   bindHost: string;
-  /** Address the internal roles listen on: the agent (only the API gateway calls it) and the state node. */
+  /** Address the internal roles listen on: the agent (only the API gateway calls it) and, by default, the state node. */
   internalHost: string;
+  /**
+   * Where other hosts reach this one over the private network (its 6PN address, as root): the
+   * state node gossips there and other proxies forward there. Default `internalHost`.
+   */
+  meshHost?: string;
+  /**
+   * Public ports other than 80 (ports.proxy) and 443 (tls.port) are listened on at the public
+   * port plus this offset: 0 where the host has its own addresses (a fleet host's namespace),
+   * 10000 on a dev box (`aloft up`: a TCP service on public port 5432 answers on 15432).
+   */
+  publicPortOffset?: number;
   /** 0 picks a free port. `stateHttp` omitted = no state HTTP API. */
   ports: { agent: number; proxy: number; gossip: number; stateHttp?: number };
   /** The agent pulls with platform tokens it mints from `keyring`. */
@@ -94,7 +106,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       dataDir: join(opts.dataDir, 'state'),
       clusterKey: opts.clusterKey,
       seeds: opts.seeds,
-      host: opts.internalHost,
+      host: opts.meshHost ?? opts.internalHost,
       port: opts.ports.gossip,
       ...(opts.ports.stateHttp === undefined ? {} : { httpPort: opts.ports.stateHttp }),
       log: opts.logger.child({ component: 'state' }),
@@ -132,16 +144,21 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     const proxy = new EdgeProxy({
       routes,
       peers,
+      // Autostart and autostop through the agents (this host's directly; others' at the URL their host row publishes).
+      control: agentMachineControl({ agentUrlOf: (hostId) => (hostId === opts.hostId ? hostAgent.url : agentUrlFromState(state, hostId)), keyring: opts.keyring }),
       hostId: opts.hostId,
       domain: opts.domain,
       region: opts.region,
       logger: opts.logger.child({ component: 'proxy' }),
-      ...(tls === undefined ? {} : { tls: tls.edge, listenPortFor: (publicPort: number) => (publicPort === 443 ? tls.port : publicPort) }),
+      ...(tls === undefined ? {} : { tls: tls.edge }),
+      listenPortFor: (publicPort: number) => publicListenPort(publicPort, tls?.port, opts.publicPortOffset ?? 0),
     });
-    const proxyUrl = await proxy.listen(opts.ports.proxy, opts.bindHost);
+    const boundUrl = await proxy.listen(opts.ports.proxy, opts.bindHost);
+    // Published for peer proxies: the address they reach this host at, with the port it got.
+    const proxyUrl = opts.meshHost === undefined ? boundUrl : `http://${urlHost(opts.meshHost)}:${new URL(boundUrl).port || 80}`;
     stops.push(() => proxy.close());
     const tlsPort = proxy.boundPort(443);
-    const tlsUrl = tlsPort === undefined ? undefined : `https://${opts.bindHost.includes(':') ? `[${opts.bindHost}]` : opts.bindHost}:${tlsPort}`;
+    const tlsUrl = tlsPort === undefined ? undefined : `https://${urlHost(opts.bindHost)}:${tlsPort}`;
 
     const publisher = new StatePublisher(
       hostAgent.agent.service,
@@ -184,4 +201,16 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     await stop(false).catch(() => undefined);
     throw err;
   }
+}
+
+/** The port a public port is listened on (undefined: not served here, past the last port). */
+function publicListenPort(publicPort: number, tlsPort: number | undefined, offset: number): number | undefined {
+  if (publicPort === 443 && tlsPort !== undefined) return tlsPort;
+  const port = publicPort + offset;
+  return port <= 65535 ? port : undefined;
+}
+
+/** A host as it goes in a URL: IPv6 addresses in brackets. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -26,12 +26,21 @@ export interface Spawned<T> {
  * Starts `script` (a file of this folder) detached, tells `started` its pid at once (so it can be
  * recorded before anything else can fail), and resolves with its announcement line.
  */
-export async function spawnRole<T>(fleetDir: string, name: string, script: string, args: string[], started: (pid: number) => Promise<void>): Promise<Spawned<T>> {
+export async function spawnRole<T>(
+  fleetDir: string,
+  name: string,
+  script: string,
+  args: string[],
+  started: (pid: number) => Promise<void>,
+  /** Wraps the command line, e.g. to run it inside a network namespace (the wrapper must exec it, keeping the pid). */
+  wrap: (argv: string[]) => string[] = (argv) => argv,
+): Promise<Spawned<T>> {
   const logs = join(fleetDir, 'logs');
   await mkdir(logs, { recursive: true });
   const logPath = join(logs, `${name}.log`);
   const logFd = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], {
+  const [command, ...argv] = wrap([process.execPath, fileURLToPath(new URL(script, import.meta.url)), ...args]);
+  const child = spawn(command!, argv, {
     detached: true,
     stdio: ['ignore', 'pipe', logFd],
     env: { ...process.env, ALOFT_FLEET_DIR: fleetDir },

@@ -7,10 +7,11 @@
  */
 import type { Logger } from '../lib/index.ts';
 import { sleep } from '../lib/index.ts';
+import { parseSixpn } from '../net/index.ts';
 import type { MachineRoute, PeerProxy, Peers, RouteTable } from '../proxy/index.ts';
 import type { Member, StateHandle, SubscriptionEvent, Value } from '../state/index.ts';
 
-const machinesQuery = 'SELECT id, app, state, region, host_id, local_ip, services, checks FROM machines';
+const machinesQuery = 'SELECT id, app, state, region, host_id, local_ip, private_ip, services, checks FROM machines';
 const hostsQuery = 'SELECT id, region, proxy_url, state, state_node FROM hosts';
 const resubscribeDelayMs = 200;
 
@@ -77,14 +78,17 @@ export class ProxyFeed {
   }
 
   #machineRow(values: Value[]): void {
-    const [id, app, state, region, hostId, localIp, services, checks] = values.map((v) => (typeof v === 'string' ? v : ''));
+    const [id, app, state, region, hostId, localIp, privateIp, services, checks] = values.map((v) => (typeof v === 'string' ? v : ''));
+    // Its own host reaches a machine at its host-local address; other hosts over the private
+    // network, at its 6PN address (without one, as on loopback fleets, the local address is shared).
+    const remote = hostId !== this.#o.selfHostId && parseSixpn(privateIp!) !== null;
     const route: MachineRoute = {
       id: id!,
       app: app!,
       state: state!,
       region: region!,
       hostId: hostId!,
-      address: localIp!,
+      address: remote ? privateIp! : localIp!,
       services: parseJson(services!, []),
       checks: parseJson(checks!, []),
     };
@@ -115,7 +119,8 @@ export class ProxyFeed {
     const peers: PeerProxy[] = [];
     for (const h of this.#hosts.values()) {
       if (h.id === this.#o.selfHostId || h.proxyUrl === '' || !this.#alive(h.id)) continue;
-      peers.push({ hostId: h.id, region: h.region, address: new URL(h.proxyUrl).host });
+      const url = new URL(h.proxyUrl);
+      peers.push({ hostId: h.id, region: h.region, address: `${url.hostname}:${url.port === '' ? 80 : url.port}` });
     }
     this.#o.peers?.set(peers);
   }

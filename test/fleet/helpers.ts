@@ -70,7 +70,7 @@ export async function startTestFleet(regions: string[], hostsPerRegion: number, 
   const app = `fl${randomHex(3)}`;
   let fleet: FleetEndpoints;
   try {
-    fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: 'process', domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
+    fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: 'process', network: 'loopback', domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
   } catch (err) {
     await fleetDown(dataDir);
     await rm(dataDir, { recursive: true, force: true });

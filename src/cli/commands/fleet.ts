@@ -11,6 +11,7 @@ interface FleetUpOptions {
   driver: 'auto' | 'oci' | 'process';
   domain: string;
   subnet: string;
+  network: 'auto' | 'netns' | 'loopback';
 }
 
 export function fleetCommands(program: Command): void {
@@ -23,7 +24,8 @@ export function fleetCommands(program: Command): void {
     .option('--hosts-per-region <n>', 'hosts in each region', '2')
     .option('--driver <name>', 'machine runtime: auto, oci (runc, root) or process (no isolation)', 'auto')
     .option('--domain <domain>', 'apps are served at <app>.<domain>', 'aloft.localhost')
-    .option('--subnet <n>', 'second octet of the fleet loopback addresses 127.N.R.H', '77')
+    .option('--subnet <n>', 'second octet of the fleet addresses: 127.N.R.H on loopback, 10.N.R.H as root', '77')
+    .option('--network <mode>', 'netns (root: a namespace per host, WireGuard mesh, inter-region delay), loopback (processes on 127.N.R.H), or auto', 'auto')
     .action(async (opts: FleetUpOptions, cmd: Command) => {
       const ctx = new CliContext(cmd);
       const done = progress('starting the fleet');
@@ -34,13 +36,14 @@ export function fleetCommands(program: Command): void {
         driver: opts.driver,
         domain: opts.domain,
         subnet: intOption('subnet', opts.subnet)!,
+        network: opts.network,
       });
       done(`fleet is up: ${endpoints.hosts.length} hosts`);
       if (ctx.options.json) {
         printJson({ ...endpoints, token: undefined });
         return;
       }
-      out(`API       ${endpoints.api}\nRegistry  ${endpoints.registry}\nRuntime   ${endpoints.driver}: ${endpoints.isolation}\n`);
+      out(`API       ${endpoints.api}\nRegistry  ${endpoints.registry}\nRuntime   ${endpoints.driver}: ${endpoints.isolation}\nNetwork   ${endpoints.network}${endpoints.anycast === undefined ? '' : ` (anycast ${endpoints.anycast})`}\n`);
       printTable(
         ['host', 'region', 'address', 'proxy', 'dns', 'state'],
         endpoints.hosts.map((h) => [h.id, h.region, h.address, h.proxy, h.dns, h.state]),

@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, isIPv6, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../lib/log.ts';
 import type { StateLimits } from '../limits.ts';
 
@@ -22,17 +22,18 @@ export class NetTransport {
   private receive: (bytes: Uint8Array) => void = () => {};
   address = '';
 
-  private constructor(limits: StateLimits, log: Logger) {
+  private constructor(host: string, limits: StateLimits, log: Logger) {
     this.limits = limits;
     this.log = log;
-    this.udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    // IPv6 for nodes gossiping over 6PN (fleet hosts as root); addresses stay `host:port`, split at the last colon.
+    this.udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     this.tcp = createServer((socket) => this.readFrames(socket));
   }
 
   /** Binds UDP and TCP on `host:port` (port 0 picks one free for both). */
   static async listen(host: string, port: number, limits: StateLimits, log: Logger): Promise<NetTransport> {
     for (let attempt = 0; attempt < 20; attempt++) {
-      const t = new NetTransport(limits, log);
+      const t = new NetTransport(host, limits, log);
       try {
         await new Promise<void>((resolve, reject) => {
           t.udp.once('error', reject);
