@@ -43,6 +43,8 @@ export interface Endpoints {
 }
 
 /** Ports chosen to stay clear of common services (web servers, databases, dev servers). */
+/** One dev box serves every app: public port 80 is ports.proxy, 443 is ports.tls, any other P is P + this. */
+export const devPublicPortOffset = 10_000;
 export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780, tls: 7743 };
 export const hostId = 'host-1';
 
@@ -98,6 +100,7 @@ export class LocalPlatform {
       bindHost,
       internalHost: '127.0.0.1',
       ports: { agent: ports.agent, proxy: ports.proxy, gossip: 0 },
+      publicPortOffset: devPublicPortOffset,
       registry: { url: control.registryUrl },
       keyring: control.keyring,
       revocations: this.#revocations,
