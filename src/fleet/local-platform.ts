@@ -42,9 +42,9 @@ export interface Endpoints {
   isolation: string;
 }
 
-/** Ports chosen to stay clear of common services (web servers, databases, dev servers). */
 /** One dev box serves every app: public port 80 is ports.proxy, 443 is ports.tls, any other P is P + this. */
 export const devPublicPortOffset = 10_000;
+/** Ports chosen to stay clear of common services (web servers, databases, dev servers). */
 export const defaultPorts = { api: 7701, agent: 7702, registry: 7705, proxy: 7780, tls: 7743 };
 export const hostId = 'host-1';
 
