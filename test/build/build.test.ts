@@ -36,9 +36,9 @@ describe('aloft build with a Dockerfile', { skip }, () => {
     work = await mkdtemp(join(tmpdir(), 'aloft-build-test-'));
   });
   after(async () => {
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
     await p?.stop();
     if (p !== undefined) await rm(p.dataDir, { recursive: true, force: true });
-    if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
   it('builds, streams its steps, pushes, and prints the reference; --build-arg reaches RUN', async () => {
