@@ -43,6 +43,8 @@ export interface RelayCounters {
   forwarded: number;
   dropped_queue_full: number;
   dropped_unknown_sender: number;
+  /** Sends the kernel refused (a host cut off, say); the relay carries on. */
+  send_errors: number;
 }
 
 class PairRelay {
@@ -52,7 +54,7 @@ class PairRelay {
   readonly #queue: Held[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly counters: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
+  readonly counters: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0, send_errors: 0 };
 
   constructor(pair: RelayPair, queueMax: number) {
     this.#pair = pair;
@@ -66,6 +68,10 @@ class PairRelay {
       this.#socket.once('error', reject);
       this.#socket.bind(this.#pair.port, () => {
         this.#socket.off('error', reject);
+        // From now on an error is a datagram that could not go out, never a reason to stop relaying.
+        this.#socket.on('error', () => {
+          this.counters.send_errors += 1;
+        });
         resolve();
       });
     });
@@ -147,7 +153,7 @@ export class DelayRelay {
   }
 
   counters(): RelayCounters {
-    const total: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0 };
+    const total: RelayCounters = { queued: 0, forwarded: 0, dropped_queue_full: 0, dropped_unknown_sender: 0, send_errors: 0 };
     for (const r of this.#relays) for (const key of Object.keys(total) as (keyof RelayCounters)[]) total[key] += r.counters[key];
     return total;
   }
