@@ -5,6 +5,7 @@
  * gossip over 6PN from the first packet, and per host the file its process joins the mesh with.
  * The control host is a topology host too (not an edge), so it gossips over the mesh like the rest.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../lib/index.ts';
@@ -13,6 +14,7 @@ import {
   generateWireguardKeyPair,
   hostCommand,
   hostWireguardOptions,
+  isolationTable,
   seedTopologyMesh,
   topologyPrerequisites,
   WireguardDevice,
@@ -37,6 +39,26 @@ export interface SimulatedNetwork {
 /** Whether this computer can run the simulated network (root, ip, nft, wireguard-go). */
 export async function canSimulateNetwork(): Promise<boolean> {
   return (await topologyPrerequisites()).length === 0;
+}
+
+/**
+ * Org isolation lets a machine be reached over 6PN only from its own org and the platform
+ * addresses; a proxy on another host connects from that host's 6PN address, so each host's
+ * table also accepts traffic to machines from the fleet's host addresses (and only that
+ * direction: machines still cannot reach the hosts). Without it a proxy could reach only the
+ * machines on its own host.
+ */
+async function letHostsReachMachines(netns: string, hostAddresses: readonly string[]): Promise<void> {
+  const table = `inet ${isolationTable}`;
+  const ruleset = [
+    `add set ${table} fleet_hosts6 { type ipv6_addr; }`,
+    `add element ${table} fleet_hosts6 { ${hostAddresses.join(', ')} }`,
+    `insert rule ${table} to_machine ip6 saddr @fleet_hosts6 accept`,
+  ].join('\n');
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], (err, _stdout, stderr) => (err === null ? resolve() : reject(new Error(`nft in ${netns}: ${stderr.trim() || err.message}`))));
+    child.stdin!.end(`${ruleset}\n`);
+  });
 }
 
 /** Topology names allow no dashes: `ams-1` is `ams1`. */
@@ -66,6 +88,7 @@ export async function buildSimulatedNetwork(
     topology.hosts.map((h) => WireguardDevice.start(hostWireguardOptions(h, keys.get(h.name)!.privateKey, { logFile: join(fleetDir, 'logs', `wireguard-${h.name}.log`), logger }))),
   );
   await seedTopologyMesh(topology.plan, (name) => keys.get(name)!.publicKey);
+  await Promise.all(topology.hosts.map((h) => letHostsReachMachines(h.netns, topology.hosts.map((x) => x.sixpnAddress))));
   const ids = ['control', ...hosts.map((h) => h.id)];
   for (const id of ids) {
     const file: MeshMemberFile = { spec, name: topologyName(id), hostId: id, publicKey: keys.get(topologyName(id))!.publicKey };

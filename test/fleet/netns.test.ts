@@ -1,0 +1,119 @@
+/**
+ * A fleet as root on the simulated network (ams × 1, iad × 2; oci machines in their own
+ * namespaces): a machine in iad is served through the ams proxy with the inter-region delay on
+ * the way; a host whose namespace is cut off (packets dropped, not refused) is routed around
+ * within 5 seconds, measured and printed; fleet down removes every namespace and interface.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { buildExampleImage, examplePort } from '../../src/build/index.ts';
+import { fleetDown, fleetUp, type FleetEndpoints } from '../../src/fleet/index.ts';
+import { canSimulateNetwork } from '../../src/fleet/simulated-network.ts';
+import { randomHex, requestJson, sleep, type Machine } from '../../src/lib/index.ts';
+import { RegistryClient } from '../../src/registry/index.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { getThrough } from './helpers.ts';
+
+const run = promisify(execFile);
+const skip = (await canSimulateNetwork()) ? false : 'needs root, ip, nft and wireguard-go';
+const subnet = 100 + Math.floor(Math.random() * 150);
+const prefix = `af${subnet}`;
+const app = `nn${randomHex(3)}`;
+let dataDir: string;
+let fleet: FleetEndpoints;
+const machines = new Map<string, Machine>();
+const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+  requestJson<T>(method, `${fleet.api}${path}`, { token: fleet.token, target: 'the API', ...(body === undefined ? {} : { body }) });
+const proxyOf = (hostId: string): string => fleet.hosts.find((h) => h.id === hostId)!.proxy;
+
+async function runOn(region: string): Promise<Machine> {
+  const config = { image: `${app}:v1`, guest: { cpus: 1, memory_mb: 256 }, services: [{ protocol: 'tcp', internal_port: examplePort, ports: [{ port: 80, handlers: ['http'] }] }] };
+  const m = await call<Machine>('POST', `/v1/apps/${app}/machines`, { region, config });
+  await call('GET', `/v1/apps/${app}/machines/${m.id}/wait?state=started&timeout=60`);
+  return m;
+}
+
+before(async () => {
+  if (skip !== false) return;
+  dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-netns-'));
+  fleet = await fleetUp({ dataDir, regions: ['ams', 'iad'], hostsPerRegion: 2, driver: 'oci', network: 'netns', domain: 'aloft.localhost', subnet });
+  const registry = new RegistryClient({ url: fleet.registry, credentials: { password: fleet.token } });
+  try {
+    await buildExampleImage(registry, `personal/${app}`, 'v1');
+  } finally {
+    await registry.close();
+  }
+  await call('POST', '/v1/apps', { app_name: app, org_slug: 'personal' });
+  await eventually('every host to be known to the API', async () => (await call<unknown[]>('GET', '/v1/hosts')).length === 4, 30_000);
+  // Two machines in iad, one on each iad host (placement spreads them).
+  for (const m of [await runOn('iad'), await runOn('iad')]) machines.set(m.host_id, m);
+});
+
+after(async () => {
+  if (skip !== false) return;
+  await fleetDown(dataDir);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('a fleet on the simulated network', { skip }, () => {
+  it('serves an iad machine through the ams proxy, over the delayed link', async () => {
+    assert.deepEqual([...machines.keys()].sort(), ['iad-1', 'iad-2']);
+    await eventually('the iad proxy to serve', async () => (await getThrough(proxyOf('iad-1'), app)).status === 200);
+    await eventually('the ams proxy to serve through iad', async () => (await getThrough(proxyOf('ams-1'), app)).region === 'iad');
+    /** Median time of a few warm requests through `proxy`, all served in iad. */
+    const median = async (proxy: string): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const t0 = performance.now();
+        const r = await getThrough(proxy, app);
+        assert.equal(r.status, 200);
+        assert.equal(r.region, 'iad');
+        assert.ok(r.machine !== undefined && [...machines.values()].some((m) => m.id === r.machine), 'the headers name one of the iad machines');
+        times.push(performance.now() - t0);
+      }
+      return times.sort((a, b) => a - b)[3]!;
+    };
+    const local = await median(proxyOf('iad-1'));
+    const far = await median(proxyOf('ams-1'));
+    process.stdout.write(`# served in iad: median ${Math.round(local)} ms through iad, ${Math.round(far)} ms through ams\n`);
+    assert.ok(far > local, 'the way through ams crosses the delayed link');
+  });
+
+  it('routes around a host whose namespace is cut off within 5 seconds', async () => {
+    const victim = machines.get('iad-1')!;
+    const survivor = machines.get('iad-2')!;
+    const entry = proxyOf('ams-1');
+    const killedAt = performance.now();
+    await run('ip', ['-n', `${prefix}-h-iad1`, 'link', 'set', 'ul0', 'down']);
+    let firstOfRun: number | undefined;
+    for (let ok = 0; ok < 20; ) {
+      const now = performance.now();
+      assert.ok(now - killedAt < 20_000, 'requests never recovered');
+      const r = await getThrough(entry, app, 1_000).catch(() => undefined);
+      if (r?.status === 200 && r.machine === survivor.id) {
+        firstOfRun ??= now;
+        ok += 1;
+      } else {
+        firstOfRun = undefined;
+        ok = 0;
+      }
+      await sleep(20);
+    }
+    const rerouteMs = Math.round(firstOfRun! - killedAt);
+    process.stdout.write(`# reroute around a cut-off host (${victim.host_id}): ${rerouteMs} ms\n`);
+    assert.ok(rerouteMs <= 5_000, `requests succeeded again after ${rerouteMs} ms (goal ≤ 5000)`);
+  });
+
+  it('fleet down removes every namespace and interface', async () => {
+    await fleetDown(dataDir);
+    const { stdout: namespaces } = await run('ip', ['netns', 'list']);
+    assert.doesNotMatch(namespaces, new RegExp(`^${prefix}-`, 'm'));
+    const { stdout: links } = await run('ip', ['-br', 'link']);
+    assert.doesNotMatch(links, new RegExp(`${prefix}-`));
+  });
+});
