@@ -55,16 +55,21 @@ export function forwardHeaders(headers: IncomingHttpHeaders, facts: ClientFacts)
   return out;
 }
 
-/** The machine's response headers minus connection-specific ones (HTTP/2 refuses them), plus who served it. */
-export function responseHeaders(headers: IncomingHttpHeaders, machineId: string, region: string): OutgoingHttpHeaders {
+/**
+ * The upstream's response headers minus connection-specific ones (HTTP/2 refuses them), plus
+ * the machine that served it; `servedBy` is undefined for a peer proxy's answer, which names
+ * its machine itself (or none, when it could not deliver).
+ */
+export function responseHeaders(headers: IncomingHttpHeaders, servedBy: { machineId: string; region: string } | undefined): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const k in headers) {
     const v = headers[k];
     if (v !== undefined && !hopByHop.has(k)) out[k] = v;
   }
-  // A peer proxy that delivered a forwarded request already named the machine and region.
-  out[servedByMachineHeader] ??= machineId;
-  out[servedByRegionHeader] ??= region;
+  if (servedBy !== undefined) {
+    out[servedByMachineHeader] = servedBy.machineId;
+    out[servedByRegionHeader] = servedBy.region;
+  }
   return out;
 }
 

@@ -30,7 +30,11 @@ export class Peers {
   #peers = new Map<string, Measured>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { selfHostId: string; pingIntervalMs: number; timeoutMs: number; logger: Logger }) {
+  readonly #measure: (address: string, timeoutMs: number) => Promise<number | undefined>;
+
+  /** `measureRtt` replaces the TCP-connect measurement (tests give regions fixed distances on loopback). */
+  constructor(opts: { selfHostId: string; pingIntervalMs: number; timeoutMs: number; logger: Logger; measureRtt?: (address: string, timeoutMs: number) => Promise<number | undefined> }) {
+    this.#measure = opts.measureRtt ?? connectRtt;
     this.#selfHostId = opts.selfHostId;
     this.#pingIntervalMs = opts.pingIntervalMs;
     this.#timeoutMs = opts.timeoutMs;
@@ -89,29 +93,33 @@ export class Peers {
   }
 
   async #ping(p: Measured): Promise<void> {
-    const started = performance.now();
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: hostOf(p.address), port: portOf(p.address), timeout: this.#timeoutMs });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('error', () => resolve(false));
-    });
+    const sample = await this.#measure(p.address, this.#timeoutMs);
     // The peer may have been replaced meanwhile; only the current entry is updated.
     if (this.#peers.get(p.hostId) !== p) return;
-    if (!ok) {
+    if (sample === undefined) {
       if (p.rttMs !== undefined) this.#logger.warn({ peer: p.hostId, region: p.region }, 'peer proxy stopped answering');
       p.rttMs = undefined;
       return;
     }
-    const sample = performance.now() - started;
     p.rttMs = p.rttMs === undefined ? sample : p.rttMs + rttSmoothing * (sample - p.rttMs);
   }
+}
+
+/** Milliseconds a TCP connect to `address` takes (one SYN/SYN-ACK round trip), or undefined when it fails. */
+function connectRtt(address: string, timeoutMs: number): Promise<number | undefined> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostOf(address), port: portOf(address), timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(performance.now() - started);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
 }
 
 export function hostOf(address: string): string {

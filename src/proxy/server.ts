@@ -412,8 +412,7 @@ export class EdgeProxy {
         continue;
       }
       res.off('close', abort);
-      const served = route.kind === 'machine' ? { id: route.target.machineId, region: route.target.region } : { id: '', region: route.region };
-      writeHead(res, response.statusCode ?? 502, responseHeaders(response.headers, served.id, served.region));
+      writeHead(res, response.statusCode ?? 502, responseHeaders(response.headers, servedBy(route)));
       // pipeline, not pipe: a machine that dies mid-body must end the client's response too.
       pipeline(response, res as NodeJS.WritableStream, () => this.#forget(route));
       return;
@@ -493,7 +492,7 @@ export class EdgeProxy {
   /** Sends the upgrade request to the route; 'refused' when it could not connect (nothing was sent). */
   #joinUpgrade(route: Exclude<Route, { kind: 'refused' }>, req: IncomingMessage, headers: OutgoingHttpHeaders, client: Duplex, head: Buffer): Promise<'joined' | 'refused'> {
     const [host, port] = route.kind === 'machine' ? [route.target.address, route.target.port] : [hostOf(route.peer.address), portOf(route.peer.address)];
-    const served = route.kind === 'machine' ? { id: route.target.machineId, region: route.target.region } : { id: '', region: route.region };
+    const served = servedBy(route);
     return new Promise((resolve) => {
       const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers, agent: false, timeout: this.#limits.connectTimeoutMs });
       let connected = false;
@@ -510,7 +509,7 @@ export class EdgeProxy {
       });
       upstream.on('response', (response: IncomingMessage) => {
         // The machine declined the upgrade: relay its plain answer and close.
-        client.write(statusHead(response, { ...responseHeaders(response.headers, served.id, served.region), connection: 'close' }));
+        client.write(statusHead(response, { ...responseHeaders(response.headers, served), connection: 'close' }));
         response.pipe(client);
         response.on('end', () => this.#forget(route));
         resolve('joined');
@@ -518,7 +517,7 @@ export class EdgeProxy {
       upstream.on('upgrade', (response: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
         upstream.setTimeout(0);
         upSocket.setTimeout(0);
-        client.write(statusHead(response, { ...responseHeaders(response.headers, served.id, served.region), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
+        client.write(statusHead(response, { ...responseHeaders(response.headers, served), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
         if (upHead.length > 0) client.write(upHead);
         if (head.length > 0) upSocket.write(head);
         joinSockets(client, upSocket, () => this.#forget(route));
@@ -527,6 +526,10 @@ export class EdgeProxy {
       upstream.end();
     });
   }
+}
+
+function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
+  return route.kind === 'machine' ? { machineId: route.target.machineId, region: route.target.region } : undefined;
 }
 
 function statusHead(response: IncomingMessage, headers: OutgoingHttpHeaders): string {
