@@ -11,6 +11,10 @@
  * and only the central store knows which organization owns one). Without it, anyone holding
  * some organization's token and reaching the agent could create a machine under another
  * organization's app name and take its traffic.
+ *
+ * Images come only from the platform registry, pulled with the agent's own platform token, so a
+ * create or update may only name images in the machine's organization (`<org>/…`): otherwise a
+ * machine could be started from another organization's private image.
  */
 import type { FastifyRequest } from 'fastify';
 import { AuthError, ValidationError, type Clock } from '../lib/index.ts';
@@ -25,6 +29,7 @@ import {
   type TokenRequest,
   type Verified,
 } from '../tokens/index.ts';
+import { parseImageRef } from './image/index.ts';
 import type { MachineService } from './machines.ts';
 
 export interface AgentAuth {
@@ -82,6 +87,24 @@ function allowedByOne(candidates: Verified[], request: TokenRequest, missing: st
   throw firstError ?? new AuthError('forbidden', missing);
 }
 
+/** Refuses (403) a config whose image is another organization's. A missing or odd image is left to the config's own validation. */
+function checkImageOrg(config: unknown, org: string): void {
+  const image = typeof config === 'object' && config !== null ? (config as { image?: unknown }).image : undefined;
+  if (typeof image !== 'string') return;
+  let repository: string;
+  try {
+    repository = parseImageRef(image).repository;
+  } catch {
+    return;
+  }
+  const owner = repository.split('/')[0];
+  if (owner !== org) {
+    throw new AuthError('forbidden', `image ${image} is in organization '${owner}'s repositories; a machine of organization '${org}' runs only its own organization's images`, {
+      hint: `push the image to ${org}/… (e.g. \`aloft images import --org ${org}\`) and use that`,
+    });
+  }
+}
+
 const machineActions: Record<string, Action> = {
   'POST ': 'write',
   'DELETE ': 'delete',
@@ -104,12 +127,14 @@ function accessOf(service: MachineService, request: FastifyRequest): Access {
     if (typeof body.org !== 'string' || typeof body.app !== 'string' || typeof body.id !== 'string') {
       throw new ValidationError('a machine create names its org, app and id');
     }
+    checkImageOrg(body.config, body.org);
     return { org: body.org, app: body.app, machineId: body.id, region: service.region, action: 'create' };
   }
   const prefix = '/v1/machines/:id';
   if (route.startsWith(prefix)) {
     const record = service.get((request.params as { id: string }).id);
     const action = read ? 'read' : (machineActions[`${method} ${route.slice(prefix.length)}`] ?? 'write');
+    if (route === prefix && method === 'POST') checkImageOrg(((request.body ?? {}) as Record<string, unknown>).config, record.org);
     return { org: record.org, app: record.app, machineId: record.id, region: record.region, action };
   }
   return { org: PLATFORM_ORG, action: read ? 'read' : 'write' };

@@ -268,8 +268,15 @@ describe('agents check tokens against what they target', () => {
     assert.equal((await agent('/v1/host', mintPlatformToken(p.keyring, ['read'], Date.now()))).status, 200);
   });
 
+  it("refuses another organization's image, so the agent's pull rights never leak across organizations", async () => {
+    const created = await api('POST', '/v1/apps/tokalpha/machines', admin, { config: { image: 'other/secret:v1' }, skip_launch: true });
+    assertRefused(created, 403, /image .*other\/secret:v1 is in organization 'other'/);
+    const updated = await api('POST', `/v1/apps/tokalpha/machines/${m1.id}`, admin, { config: { image: 'other/secret:v1' } });
+    assertRefused(updated, 403, /organization 'other'/);
+  });
+
   it("refuses a create that does not come through the API, so no organization can claim another's app name", async () => {
-    const body = { id: '0123456789abcd', app: 'tokbeta', app_id: 'x', org: 'other', org_num: 2, config: { image: 'tokhello:v1' }, skip_launch: true };
+    const body = { id: '0123456789abcd', app: 'tokbeta', app_id: 'x', org: 'other', org_num: 2, config: { image: '127.0.0.1:1/other/tokhello:v1' }, skip_launch: true };
     const post = async (authorization: string): Promise<Answer> => {
       const res = await request(`${agentUrl}/v1/machines`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       return { status: res.statusCode, json: (await res.body.json()) as Answer['json'] };
