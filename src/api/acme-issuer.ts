@@ -22,6 +22,8 @@ export interface IssuedCertificate {
 export interface CertificateIssuer {
   /** Resolves with the certificate, or rejects with an AloftError saying what failed. */
   issue(hostname: string): Promise<IssuedCertificate>;
+  /** Ends waits of issuances in flight (they then fail); later issuances fail at once. */
+  close?(): void;
 }
 
 export interface AcmeIssuerOptions {
@@ -39,7 +41,7 @@ export interface AcmeIssuerOptions {
    * Resolves once the proxies answer `token` for `hostname`; rejects if they do not in time.
    * Without it the issuer waits `propagationDelayMs`.
    */
-  awaitServed?: (hostname: string, token: string, keyAuthorization: string) => Promise<void>;
+  awaitServed?: (hostname: string, token: string, keyAuthorization: string, signal: AbortSignal) => Promise<void>;
 }
 
 /** How long challenges get to reach every proxy when nobody can tell when they have. */
@@ -52,6 +54,7 @@ export class AcmeIssuer implements CertificateIssuer {
   #client: acme.Client | undefined;
   #inFlight = 0;
   readonly #queue: Array<() => void> = [];
+  readonly #closed = new AbortController();
 
   constructor(opts: AcmeIssuerOptions) {
     this.#opts = opts;
@@ -60,9 +63,15 @@ export class AcmeIssuer implements CertificateIssuer {
     }
   }
 
+  close(): void {
+    this.#closed.abort(new Error('the platform is shutting down'));
+    for (const wake of this.#queue.splice(0)) wake();
+  }
+
   async issue(hostname: string): Promise<IssuedCertificate> {
     await this.#slot();
     try {
+      this.#closed.signal.throwIfAborted();
       return await this.#issue(hostname);
     } catch (err) {
       // The CA could not reach us at the name, or the name's DNS is wrong: the hostname's owner fixes that.
@@ -81,7 +90,9 @@ export class AcmeIssuer implements CertificateIssuer {
   async #issue(hostname: string): Promise<IssuedCertificate> {
     const { store, logger } = this.#opts;
     const [keyPem, csr] = await acme.crypto.createCsr({ commonName: hostname, altNames: [hostname] }, await acme.crypto.createPrivateEcdsaKey());
-    const certPem = await this.#acmeClient().auto({
+    const client = this.#acmeClient();
+    await this.#ensureAccount(client);
+    const certPem = await client.auto({
       csr,
       ...(this.#opts.email === undefined ? {} : { email: this.#opts.email }),
       termsOfServiceAgreed: true,
@@ -89,18 +100,40 @@ export class AcmeIssuer implements CertificateIssuer {
       // acme-client's own pre-check resolves the name through public DNS; ours asks the proxies.
       skipChallengeVerification: true,
       challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        this.#closed.signal.throwIfAborted();
         store.putChallenge({ token: challenge.token, hostname, key_authorization: keyAuthorization }, Date.now());
-        if (this.#opts.awaitServed === undefined) await sleep(propagationDelayMs);
-        else await this.#opts.awaitServed(hostname, challenge.token, keyAuthorization);
+        const signal = this.#closed.signal;
+        if (this.#opts.awaitServed === undefined) await sleep(propagationDelayMs, signal);
+        else await this.#opts.awaitServed(hostname, challenge.token, keyAuthorization, signal);
         logger.info({ hostname }, 'ACME challenge published');
       },
       challengeRemoveFn: async (_authz, challenge) => {
-        store.removeChallenge(challenge.token);
+        // After close the store is closed too; the next start clears every challenge anyway.
+        if (!this.#closed.signal.aborted) store.removeChallenge(challenge.token);
       },
     });
     const info = acme.crypto.readCertificateInfo(certPem);
     logger.info({ hostname, not_after: info.notAfter.toISOString() }, 'certificate issued');
     return { certPem, keyPem: keyPem.toString(), notAfterMs: info.notAfter.getTime() };
+  }
+
+  /**
+   * Finds the account of our key, or registers it. acme-client's own registration would send an
+   * existing account an update with nothing in it, which strict servers (Pebble) refuse.
+   */
+  async #ensureAccount(client: acme.Client): Promise<void> {
+    try {
+      client.getAccountUrl();
+      return;
+    } catch {
+      // Not known yet in this process.
+    }
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+    } catch {
+      const email = this.#opts.email;
+      await client.createAccount({ termsOfServiceAgreed: true, ...(email === undefined ? {} : { contact: [`mailto:${email}`] }) });
+    }
   }
 
   #acmeClient(): acme.Client {
@@ -144,8 +177,13 @@ export const servedWaitMsMax = 15_000;
  * with the hostname as Host, as the ACME server will, until every one answers it.
  */
 export function awaitServedBy(proxyUrls: () => readonly string[]): NonNullable<AcmeIssuerOptions['awaitServed']> {
-  return async (hostname, token, keyAuthorization) => {
+  return async (hostname, token, keyAuthorization, signal) => {
     const deadline = performance.now() + servedWaitMsMax;
+    // No proxy yet (the API starts first, and resumes issuances at once): wait for one.
+    while (proxyUrls().length === 0) {
+      if (performance.now() > deadline) throw new Error(`no proxy serves this platform yet, so the challenge for ${hostname} cannot be answered`);
+      await sleep(100, signal);
+    }
     for (const base of proxyUrls()) {
       for (;;) {
         // Host as the CA sends it: the name with the port it connects to.
@@ -155,7 +193,7 @@ export function awaitServedBy(proxyUrls: () => readonly string[]): NonNullable<A
           .catch(() => undefined);
         if (answer === keyAuthorization) break;
         if (performance.now() > deadline) throw new Error(`the proxy at ${base} did not serve the challenge for ${hostname} within ${servedWaitMsMax} ms`);
-        await sleep(100);
+        await sleep(100, signal);
       }
     }
   };

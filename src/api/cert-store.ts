@@ -138,6 +138,15 @@ export class CertificateStore {
     return this.#db.prepare('SELECT hostname, app FROM certificates ORDER BY hostname').all() as { hostname: string; app: string }[];
   }
 
+  /** Certificates still waiting to be issued. */
+  pending(): CertificateRow[] {
+    return this.#db.prepare(`SELECT * FROM certificates WHERE status = 'pending' ORDER BY hostname`).all() as CertificateRow[];
+  }
+
+  clearChallenges(): void {
+    this.#db.prepare('DELETE FROM acme_challenges').run();
+  }
+
   /** Every issued certificate, for the proxies. */
   ready(): CertificateRow[] {
     return this.#db.prepare(`SELECT * FROM certificates WHERE status = 'ready' ORDER BY hostname`).all() as CertificateRow[];

@@ -38,6 +38,7 @@ type Params = { app: string; hostname: string };
 export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: CertificateRoutesOptions): void {
   const { store } = opts;
   const issuing = new Set<string>();
+  let closing = false;
 
   const startIssuing = (hostname: string): void => {
     const issuer = opts.issuer;
@@ -46,10 +47,12 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
     void issuer
       .issue(hostname)
       .then((cert) => {
-        // Removed while it was being issued: nothing to store.
+        // The store closes with the server; removed while it was being issued: nothing to store.
+        if (closing) return;
         if (store.find(hostname) !== undefined) store.markReady(hostname, cert.certPem, cert.keyPem, cert.notAfterMs, ctx.clock.now());
       })
       .catch((err: unknown) => {
+        if (closing) return;
         const message = asAloftError(err).message;
         ctx.logger.warn({ hostname, err: message }, 'certificate issuance failed');
         const row = store.find(hostname);
@@ -60,13 +63,17 @@ export function certificateRoutes(app: FastifyInstance, ctx: ApiContext, opts: C
       .finally(() => issuing.delete(hostname));
   };
 
+  // Issuances cut short by a restart start over: their challenges are stale, their rows still pending.
+  store.clearChallenges();
+  for (const row of store.pending()) startIssuing(row.hostname);
+
   const renewals = setInterval(() => {
     for (const row of store.ready()) if (row.not_after !== null && row.not_after - ctx.clock.now() < renewBeforeMs) startIssuing(row.hostname);
   }, renewCheckMs);
   renewals.unref();
-  let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    opts.issuer?.close?.();
   });
   app.addHook('onClose', async () => clearInterval(renewals));
 

@@ -12,6 +12,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { writeExampleRootfs } from '../../src/build/index.ts';
@@ -205,6 +206,23 @@ describe('TLS certificates', () => {
     const res = await request(`${p.endpoints.proxy}/.well-known/acme-challenge/not-a-token`, { headers: { host: hostname } });
     await res.body.dump();
     assert.equal(res.statusCode, 404);
+  });
+
+  it('finishes an issuance cut short by a restart', async () => {
+    await p.stop();
+    // As a crash mid-issuance leaves it: the row pending, a stale challenge in the store.
+    const db = new Database(join(p.dataDir, 'central.sqlite'));
+    try {
+      db.prepare(`INSERT INTO certificates (hostname, app, status, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?)`).run('resumed.tls-e2e.example.com', app, Date.now(), Date.now());
+      db.prepare(`INSERT INTO acme_challenges (token, hostname, key_authorization, created_at) VALUES ('stale', 'resumed.tls-e2e.example.com', 'x', 0)`).run();
+    } finally {
+      db.close();
+    }
+    p = await startTestPlatform({ dataDir: p.dataDir, proxyPort: Number(new URL(p.endpoints.proxy).port), acme: { directoryUrl: pebble.directoryUrl, caPem: pebble.apiCaPem } });
+    await eventually('the resumed certificate to be issued', async () => (await api('GET', `/v1/apps/${app}/certificates/resumed.tls-e2e.example.com`)).json.status === 'ready', 30_000, 200);
+    await eventually('the resumed certificate to be served', async () => (await curlTls('resumed.tls-e2e.example.com', pebbleRoot)).code === 0, 20_000, 200);
+    const feed = await api('GET', '/v1/platform/tls?wait=0', undefined, mintPlatformToken(p.keyring, ['read'], Date.now()));
+    assert.deepEqual(feed.json.challenges, [], 'the stale challenge is gone');
   });
 
   it('stops serving a removed certificate', async () => {
