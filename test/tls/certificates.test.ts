@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +20,7 @@ import { mintPlatformToken, mintToken } from '../../src/tokens/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-import { startPebble, type Pebble } from './pebble.ts';
+import { freePort, startPebble, type Pebble } from './pebble.ts';
 
 const app = 'tls-web';
 const hostname = 'www.tls-e2e.example.com';
@@ -57,14 +56,6 @@ async function api(method: string, path: string, body?: unknown, token = p.endpo
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const cli = (args: string[]): ReturnType<typeof runCli> => runCli(['--data-dir', p.dataDir, ...args]);
