@@ -19,7 +19,7 @@
 import type { FastifyRequest } from 'fastify';
 import { AuthError, ValidationError, type Clock } from '../lib/index.ts';
 import {
-  authenticateToken,
+  authenticateTokens,
   authorizeToken,
   parseAuthorization,
   PLATFORM_ORG,
@@ -44,7 +44,8 @@ type Access = Omit<TokenRequest, 'now'>;
 export function checkAgentRequest(auth: AgentAuth, service: MachineService, request: FastifyRequest): void {
   const now = auth.clock.now();
   // Authenticate before looking anything up, so an unauthenticated caller learns nothing (not even 404s).
-  const verified = authenticateAll(auth, parseAuthorization(request.headers.authorization), now);
+  const isRevoked = (id: string): boolean => auth.revocations.isRevoked(id);
+  const verified = authenticateTokens(parseAuthorization(request.headers.authorization), auth.keyring, now, { isRevoked }).map((t) => t.verified);
   const platform = verified.filter((v) => v.org === PLATFORM_ORG);
   const users = verified.filter((v) => v.org !== PLATFORM_ORG);
   const access = accessOf(service, request);
@@ -57,20 +58,6 @@ export function checkAgentRequest(auth: AgentAuth, service: MachineService, requ
   } else {
     allowedByOne([...users, ...platform], { ...access, now }, 'no token was given for this machine', (v) => (v.org === PLATFORM_ORG ? asPlatform : { ...access, now }));
   }
-}
-
-function authenticateAll(auth: AgentAuth, tokens: string[], now: number): Verified[] {
-  const verified: Verified[] = [];
-  let firstError: unknown;
-  for (const token of tokens) {
-    try {
-      verified.push(authenticateToken(token, auth.keyring, now, { isRevoked: (id) => auth.revocations.isRevoked(id) }));
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (verified.length === 0) throw firstError;
-  return verified;
 }
 
 /** Returns when one of `candidates` allows its request; otherwise throws the first refusal (403). */

@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { AuthError, type Clock } from '../lib/index.ts';
-import { authenticateToken, authorizeToken, parseAuthorization, type Action, type Keyring, type RevocationSet, type Verified } from '../tokens/index.ts';
+import { authenticateTokens, authorizeToken, parseAuthorization, type Action, type Keyring, type RevocationSet, type Verified } from '../tokens/index.ts';
 
 export type { Action };
 
@@ -46,17 +46,8 @@ export function tokenAuthenticator(opts: TokenAuthenticatorOptions): Authenticat
   const isRevoked = (id: string): boolean => opts.revocations.isRevoked(id);
   return {
     authenticate(request) {
-      const tokens: Principal['tokens'] = [];
-      let firstError: unknown;
-      for (const token of parseAuthorization(request.headers.authorization)) {
-        try {
-          tokens.push({ token, verified: authenticateToken(token, opts.keyring, opts.clock.now(), { isRevoked }) });
-        } catch (err) {
-          firstError ??= err;
-        }
-      }
-      const first = tokens[0];
-      if (first === undefined) throw firstError;
+      const tokens = authenticateTokens(parseAuthorization(request.headers.authorization), opts.keyring, opts.clock.now(), { isRevoked });
+      const first = tokens[0]!;
       return { subject: first.verified.tokenIds.at(-1)!, org: first.verified.org, tokens };
     },
     authorize(principal, access) {

@@ -17,5 +17,5 @@ export type { RevocationSet, RevocationSource } from './revocations.ts';
 export { describeCaveat } from './describe.ts';
 export { attenuate, mintToken } from './token.ts';
 export type { MintOptions } from './token.ts';
-export { authenticateToken, authorizeToken, verifyToken } from './verify.ts';
+export { authenticateToken, authenticateTokens, authorizeToken, verifyToken } from './verify.ts';
 export type { Verified, VerifyOptions } from './verify.ts';

@@ -87,6 +87,24 @@ export function authenticateToken(token: string, keyring: Keyring, nowMs: number
 }
 
 /**
+ * Authenticates each token a request carries (an Authorization header may hold several) and
+ * returns the valid ones in order; throws the first token's AuthError (401) when none is valid.
+ */
+export function authenticateTokens(tokens: string[], keyring: Keyring, nowMs: number, options: VerifyOptions = {}): { token: string; verified: Verified }[] {
+  const valid: { token: string; verified: Verified }[] = [];
+  let firstError: unknown;
+  for (const token of tokens) {
+    try {
+      valid.push({ token, verified: authenticateToken(token, keyring, nowMs, options) });
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (valid.length === 0) throw firstError ?? unauthorized('missing', 'no token given');
+  return valid;
+}
+
+/**
  * Checks every caveat of an authenticated token against `request`; throws AuthError 403 naming
  * the first caveat that refuses and what it allows. Expiry is checked again at `request.now`.
  */
