@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -69,7 +69,8 @@ before(async () => {
   pebbleRoot = join(work, 'pebble-root.pem');
   await writeFile(pebbleRoot, await pebble.issuingRoot());
   const rootfs = join(work, 'rootfs');
-  await writeExampleRootfs((await run('mkdir', ['-p', rootfs]), rootfs));
+  await mkdir(rootfs);
+  await writeExampleRootfs(rootfs);
   const imported = await cli(['images', 'import', rootfs, '--tag', 'tlsweb:v1', '--cmd', '/bin/sh /start.sh', '--port', '8080']);
   assert.equal(imported.code, 0, imported.stderr);
   assert.equal((await cli(['apps', 'create', app])).code, 0);
