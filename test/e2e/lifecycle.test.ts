@@ -115,7 +115,7 @@ describe('machine lifecycle', () => {
   it('a platform restart brings back the machines that should run', async () => {
     const m = await run('life', { services: service, restart: { policy: 'always' } });
     assert.equal((await api('GET', `/v1/apps/life/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
-    await p.stop();
+    await p.stop({ keepMachines: true });
     p = await startTestPlatform({ dataDir: p.dataDir });
     const back = await eventually('the machine to run again', async () => {
       const r = await api<Machine>('GET', `/v1/apps/life/machines/${m.id}`);

@@ -11,7 +11,25 @@ export interface TestPlatform {
   dataDir: string;
   /** The platform's root keys (from <dataDir>/keyring), for tests that mint their own tokens. */
   keyring: Keyring;
-  stop(): Promise<void>;
+  /**
+   * Stops the platform. Its machines are destroyed first (so no instance, mount or namespace
+   * outlives the test) unless `keepMachines`, for tests that start the platform again on the
+   * same data directory and expect them back.
+   */
+  stop(options?: { keepMachines?: boolean }): Promise<void>;
+}
+
+/** Machines still being destroyed when a test ends are waited for, up to this long. */
+const destroyWaitMs = 30_000;
+
+async function destroyEveryMachine(platform: LocalPlatform): Promise<void> {
+  const service = platform.agent?.service;
+  if (service === undefined) return;
+  for (const record of service.list()) {
+    if (record.state !== 'destroyed') await service.destroy(record.id, true).catch(() => undefined);
+  }
+  const deadline = Date.now() + destroyWaitMs;
+  while (Date.now() < deadline && !service.list().every((r) => r.state === 'destroyed')) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** A whole local platform on loopback ports chosen by the OS, in a temporary data directory. */
@@ -37,7 +55,8 @@ export async function startTestPlatform(
       endpoints,
       dataDir,
       keyring: await Keyring.load(join(dataDir, 'keyring'), systemClock),
-      async stop() {
+      async stop(stopOptions = {}) {
+        if (stopOptions.keepMachines !== true) await destroyEveryMachine(platform);
         await platform.stop();
       },
     };

@@ -201,7 +201,7 @@ describe('TLS certificates', () => {
   });
 
   it('finishes an issuance cut short by a restart', async () => {
-    await p.stop();
+    await p.stop({ keepMachines: true });
     // As a crash mid-issuance leaves it: the row pending, a stale challenge in the store.
     const db = new Database(join(p.dataDir, 'central.sqlite'));
     try {
