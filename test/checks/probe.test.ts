@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { probe } from '../../src/agent/checks/probe.ts';
-import { checkSpecsOf, type CheckSpec } from '../../src/agent/checks/specs.ts';
+import { outputCharsMax, probe } from '../../src/agent/checks/probe.ts';
+import { checkSpecsOf, checksPerMachineMax, type CheckSpec } from '../../src/agent/checks/specs.ts';
 import { machineConfigSchema } from '../../src/lib/index.ts';
 
 let server: Server;
@@ -18,6 +18,7 @@ before(async () => {
     if (req.url === '/ok') res.writeHead(200).end('fine');
     else if (req.url === '/busy') res.writeHead(429).end();
     else if (req.url === '/hang') return; // never answers
+    else if (req.url === '/long') res.writeHead(500, 'x'.repeat(4000)).end();
     else if (req.url === '/headers') res.writeHead(req.headers['x-check'] === 'yes' && req.method === 'HEAD' ? 204 : 400).end();
     else res.writeHead(500, 'Internal Server Error').end('database unreachable\n');
   });
@@ -42,6 +43,13 @@ describe('check probes', () => {
       status: 'critical',
       output: 'HTTP GET /broken: 500 Internal Server Error: database unreachable',
     });
+  });
+
+  it('bounds the output every host receives', async () => {
+    const r = await probe(spec({ path: '/long' }), '127.0.0.1');
+    assert.equal(r.status, 'critical');
+    assert.equal(r.output.length, outputCharsMax);
+    assert.ok(r.output.endsWith('…'));
   });
 
   it('sends the configured method and headers', async () => {
@@ -87,5 +95,7 @@ describe('check probes', () => {
         ['servicecheck-01-tcp-8080', 'tcp', 8080, 15000, 2000, 1000],
       ],
     );
+    const many = machineConfigSchema.parse({ image: 'x', checks: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`c${i}`, { type: 'tcp', port: 80 }])) });
+    assert.equal(checkSpecsOf(many).length, checksPerMachineMax);
   });
 });

@@ -13,9 +13,12 @@ export type ProbeResult = Pick<CheckStatus, 'status' | 'output'>;
 
 /** Bytes of a failing response's body quoted in the output. */
 export const outputBodyBytesMax = 200;
+/** The whole output, which every host receives by gossip. */
+export const outputCharsMax = 500;
 
-export function probe(spec: CheckSpec, address: string): Promise<ProbeResult> {
-  return spec.type === 'tcp' ? probeTcp(spec, address) : probeHttp(spec, address);
+export async function probe(spec: CheckSpec, address: string): Promise<ProbeResult> {
+  const result = await (spec.type === 'tcp' ? probeTcp(spec, address) : probeHttp(spec, address));
+  return result.output.length > outputCharsMax ? { ...result, output: `${result.output.slice(0, outputCharsMax - 1)}…` } : result;
 }
 
 function probeTcp(spec: CheckSpec, address: string): Promise<ProbeResult> {

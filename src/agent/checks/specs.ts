@@ -27,8 +27,10 @@ export const checkGracePeriodDefaultMs = 1_000;
 /** Probing more often than this would let one machine's checks load its host. */
 export const checkIntervalMinMs = 1_000;
 export const checkTimeoutMinMs = 100;
+/** Checks run per machine; the rest of a longer list is not run (each is a probe per interval and a row in gossip). */
+export const checksPerMachineMax = 32;
 
-/** Every check of `config`, top-level first; a check without a port uses the first service's. */
+/** The checks of `config` (at most checksPerMachineMax), top-level first; a check without a port uses the first service's. */
 export function checkSpecsOf(config: MachineConfig): CheckSpec[] {
   const specs: CheckSpec[] = [];
   const fallbackPort = config.services[0]?.internal_port;
@@ -45,7 +47,7 @@ export function checkSpecsOf(config: MachineConfig): CheckSpec[] {
       n += 1;
     }
   }
-  return specs;
+  return specs.slice(0, checksPerMachineMax);
 }
 
 function specOf(name: string, check: CheckConfig, port: number): CheckSpec {
