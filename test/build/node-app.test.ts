@@ -5,7 +5,8 @@
  * the proxy, naming the machine and its region.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -65,5 +66,25 @@ describe('a Node.js app built on bootstrapped base images', { skip }, () => {
       30_000,
     );
     assert.match(body, new RegExp(`^Howdy! machine ${machine.id} in region ${machine.region}, Node\\.js v24\\.`));
+  });
+
+  it('aloft launch takes the example from source to served: detected, configured, built, deployed', async () => {
+    const source = await mkdtemp(join(tmpdir(), 'aloft-launch-node-'));
+    try {
+      await cp(exampleDir, source, { recursive: true });
+      const launched = await cli(['launch', source, '--name', 'hello-launched', '--yes']);
+      assert.equal(launched.code, 0, launched.stderr);
+      assert.match(launched.stderr, /detected a Node\.js app, serving port 8080/);
+      assert.match(launched.stderr, /release v1 of hello-launched is live/);
+      const body = await eventually('the launched app to answer', async () => {
+        const res = await request(`${p.endpoints.proxy}/`, { headers: { host: 'hello-launched.aloft.localhost' } });
+        const text = await res.body.text();
+        return res.statusCode === 200 ? text : undefined;
+      });
+      assert.match(body, /^Hello from Aloft! machine [0-9a-f]{14} in region dev, Node\.js v24\./);
+    } finally {
+      await cli(['apps', 'destroy', 'hello-launched', '--yes']).catch(() => undefined);
+      await rm(source, { recursive: true, force: true });
+    }
   });
 });
