@@ -46,6 +46,20 @@ export class Router {
     this.#d = deps;
   }
 
+  /**
+   * The common case without waiting: a local machine that can take the request now (its load
+   * taken), or undefined when route() has to decide.
+   */
+  pickNow(q: RouteQuery): Route | undefined {
+    const { routes, region } = this.#d;
+    const local: Target[] = [];
+    for (const t of routes.routable(q.app, q.publicPort)) if (t.region === region && allowed(q, t) && !q.tried.has(t.machineId)) local.push(t);
+    const picked = RouteTable.pick(local, this.#d.random);
+    if (picked === undefined || picked.load.inFlight + 1 > picked.softLimit || this.#d.autostarter?.waking(picked.machineId) !== undefined) return undefined;
+    routes.acquire(picked);
+    return { kind: 'machine', target: picked };
+  }
+
   /** Decides, waiting for a slot or a woken machine when that is the answer. A machine target comes back with its load already taken; the caller releases it. */
   async route(q: RouteQuery): Promise<Route> {
     const { routes, region } = this.#d;

@@ -6,10 +6,10 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/index.ts';
-import { readBody, type RequestBody } from './body.ts';
+import { declaresBody, readBody, type RequestBody } from './body.ts';
 import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
@@ -187,14 +187,15 @@ export class EdgeProxy {
     if (kind === 'tls') {
       frontend = this.#frontend(publicPort, true);
       const tlsFrontend = frontend;
-      server = createTlsServer({ SNICallback: this.#opts.tls!.SNICallback, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: this.#limits.firstByteTimeoutMs, allowHalfOpen: true });
+      server = createTlsServer({ SNICallback: this.#opts.tls!.SNICallback, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: this.#limits.firstByteTimeoutMs, allowHalfOpen: true, noDelay: true });
       server.on('secureConnection', (socket: TLSSocket) => this.#onTls(socket, publicPort, tlsFrontend));
       server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
     } else if (kind === 'http') {
       const httpFrontend = (frontend = this.#frontend(publicPort, false));
-      server = createNetServer((socket) => httpFrontend.acceptPlain(socket));
+      // noDelay: these sockets are made here, not by node:http, which would have turned Nagle off itself.
+      server = createNetServer({ noDelay: true }, (socket) => httpFrontend.acceptPlain(socket));
     } else {
-      server = createNetServer({ allowHalfOpen: true }, (socket) => this.#onTcp(socket, publicPort));
+      server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onTcp(socket, publicPort));
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -313,12 +314,14 @@ export class EdgeProxy {
       if (n === 0) this.#appInFlight.delete(app);
       else this.#appInFlight.set(app, n);
     });
-    let body: RequestBody;
-    try {
-      body = await readBody(req, this.#limits.replayBodyBytesMax, req.httpVersion === '2.0');
-    } catch {
-      res.destroy();
-      return;
+    let body: RequestBody = { kind: 'none' };
+    if (req.httpVersion === '2.0' || declaresBody(req.headers)) {
+      try {
+        body = await readBody(req, this.#limits.replayBodyBytesMax, req.httpVersion === '2.0');
+      } catch {
+        res.destroy();
+        return;
+      }
     }
     await this.#exchange(req, res, app, facts, body);
   }
@@ -339,7 +342,7 @@ export class EdgeProxy {
     let attempts = 0;
     let lastFailure: UpstreamFailure | undefined;
     for (;;) {
-      const route = await this.#router.route(q);
+      const route = this.#router.pickNow(q) ?? (await this.#router.route(q));
       if (res.destroyed) {
         if (route.kind === 'machine') this.#opts.routes.release(route.target);
         return;
@@ -413,8 +416,7 @@ export class EdgeProxy {
       }
       res.off('close', abort);
       writeHead(res, response.statusCode ?? 502, responseHeaders(response.headers, servedBy(route)));
-      // pipeline, not pipe: a machine that dies mid-body must end the client's response too.
-      pipeline(response, res as NodeJS.WritableStream, () => this.#forget(route));
+      relayBody(response, res, () => this.#forget(route));
       return;
     }
   }
@@ -526,6 +528,28 @@ export class EdgeProxy {
       upstream.end();
     });
   }
+}
+
+/**
+ * Streams the machine's response body to the client: a machine that dies mid-body ends the
+ * client's response too, and a client that goes away stops the machine's. `done` runs once.
+ * (pipe plus close handlers: stream.pipeline costs an AbortController per response.)
+ */
+function relayBody(response: IncomingMessage, res: ClientResponse, done: () => void): void {
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    done();
+  };
+  response.on('error', () => res.destroy());
+  response.on('aborted', () => res.destroy());
+  res.once('close', () => {
+    if (!response.complete) response.destroy();
+    finish();
+  });
+  res.once('finish', finish);
+  response.pipe(res as NodeJS.WritableStream);
 }
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {

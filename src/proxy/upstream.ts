@@ -29,6 +29,8 @@ export function sendUpstream(call: UpstreamCall): { request: ClientRequest; outc
   let connected = false;
   const outcome = new Promise<UpstreamOutcome>((resolve) => {
     request.on('socket', (socket) => {
+      // Headers and body go out as separate writes; Nagle would hold the second for an ACK.
+      socket.setNoDelay(true);
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));
     });

@@ -17,9 +17,7 @@ export interface EdgeTlsOptions {
   logger: Logger;
 }
 
-/** Internal-CA certificates kept per proxy; the oldest is dropped beyond this. */
-export const internalCertsCachedMax = 1_000;
-/** An internal certificate is replaced when it has less than this left to live. */
+/** The internal certificate is replaced when it has less than this left to live. */
 export const internalRenewBeforeMs = 24 * 3600 * 1000;
 
 interface Issued {
@@ -33,7 +31,12 @@ export class EdgeTls {
   #issued = new Map<string, Issued>();
   #challenges = new Map<string, { hostname: string; keyAuthorization: string }>();
   #apps = new Map<string, string>();
-  readonly #internal = new Map<string, Promise<{ context: SecureContext; notAfterMs: number }>>();
+  /**
+   * One wildcard certificate (`*.<domain>` and `<domain>`) for every app under the domain: a
+   * client sending random names costs nothing to sign, and no per-name cache can grow.
+   */
+  #internal: Promise<SecureContext> | undefined;
+  #internalRenewAtMs = 0;
   #unsubscribe: (() => void) | undefined;
 
   constructor(opts: EdgeTlsOptions) {
@@ -85,7 +88,7 @@ export class EdgeTls {
       cb(new Error(`no certificate for '${servername}'`));
       return;
     }
-    this.#internalContext(name).then(
+    this.#internalContext().then(
       (context) => cb(null, context),
       (err: unknown) => {
         this.#opts.logger.error({ hostname: name, err: String(err) }, 'internal CA could not issue');
@@ -114,24 +117,26 @@ export class EdgeTls {
     const { domain, internalCa } = this.#opts;
     if (internalCa === undefined) return false;
     if (name === domain) return true;
-    if (!name.endsWith(`.${domain}`)) return false;
-    return name.slice(0, -domain.length - 1).split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label));
+    // Exactly one label under the domain: what the wildcard covers, and all the proxy routes.
+    return name.endsWith(`.${domain}`) && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name.slice(0, -domain.length - 1));
   }
 
-  async #internalContext(name: string): Promise<SecureContext> {
-    const cached = this.#internal.get(name);
-    if (cached !== undefined) {
-      const got = await cached.catch(() => undefined);
-      if (got !== undefined && got.notAfterMs - Date.now() > internalRenewBeforeMs) return got.context;
-      this.#internal.delete(name);
+  #internalContext(): Promise<SecureContext> {
+    if (this.#internal === undefined || Date.now() > this.#internalRenewAtMs) {
+      const { domain, internalCa } = this.#opts;
+      // Decided synchronously, so concurrent handshakes share one issuance.
+      this.#internalRenewAtMs = Infinity;
+      this.#internal = internalCa!.issue([`*.${domain}`, domain]).then(
+        (cert) => {
+          this.#internalRenewAtMs = cert.notAfterMs - internalRenewBeforeMs;
+          return createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+        },
+        (err: unknown) => {
+          this.#internal = undefined; // the next handshake tries again
+          throw err;
+        },
+      );
     }
-    const made = this.#opts.internalCa!.issue([name]).then((cert) => ({
-      context: createSecureContext({ cert: cert.certPem, key: cert.keyPem }),
-      notAfterMs: cert.notAfterMs,
-    }));
-    this.#internal.set(name, made);
-    if (this.#internal.size > internalCertsCachedMax) this.#internal.delete(this.#internal.keys().next().value!);
-    made.catch(() => this.#internal.delete(name));
-    return (await made).context;
+    return this.#internal;
   }
 }
