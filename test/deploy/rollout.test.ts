@@ -205,6 +205,20 @@ describe('rollouts on one host', () => {
     await eventually('traffic back on the uncordoned machine', async () => (await servedBy()).has(first!.id));
   });
 
+  it('a release too big for any host fails as a capacity problem, saying where and why, and changes nothing', async () => {
+    const before = await machines();
+    await assert.rejects(deploy(config(`${served('huge')}[[vm]]\nsize = 'performance-16x'\nmemory = 65536\n`)), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'capacity');
+      assert.equal(err.fault, 'capacity');
+      assert.match(err.message, /host-1/);
+      assert.match(err.message, /memory|cpu/);
+      return true;
+    });
+    const after = await machines();
+    assert.deepEqual(after.map((m) => `${m.id}/${m.instance_id}`).sort(), before.map((m) => `${m.id}/${m.instance_id}`).sort());
+  });
+
   it('a bluegreen deploy without a health check is refused before anything starts', async () => {
     const before = await machines();
     await assert.rejects(deploy(config(`${served('nocheck')}[deploy]\nstrategy = 'bluegreen'\n`)), (err: unknown) => err instanceof DeployError && err.failure === 'config' && /need a health check/.test(err.message));

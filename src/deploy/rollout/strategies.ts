@@ -9,7 +9,7 @@
  * - bluegreen: a full new set starts out of routing; when all are healthy they take the
  *   traffic and the old set is destroyed.
  */
-import type { Machine, MachineConfigInput } from '../../lib/index.ts';
+import { AloftError, type Machine, type MachineConfigInput } from '../../lib/index.ts';
 import type { DeployStrategy } from '../config/schema.ts';
 import { DeployError, deployErrorFrom, type RollbackReport } from './errors.ts';
 import { eventIds, waitHealthy } from './health.ts';
@@ -108,11 +108,36 @@ async function updateAndWait(ctx: RolloutContext, plan: GroupPlan, machine: Mach
   // Recorded before the call: an update that fails half-way must still be rolled back.
   updated.push({ machine, previous: machine.config });
   const asleep = isAsleep(machine);
-  await ctx.target.updateMachine(ctx.app, machine.id, plan.config, { skipLaunch: asleep });
+  try {
+    await ctx.target.updateMachine(ctx.app, machine.id, plan.config, { skipLaunch: asleep });
+  } catch (err) {
+    // The host cannot take the new size: the machine moves to one that can, if any.
+    if (!(err instanceof AloftError && err.fault === 'capacity')) throw err;
+    updated.pop();
+    await replace(ctx, plan, machine);
+    return;
+  }
   // A machine stopped on purpose (scaled to zero) takes the release when it next starts.
   if (asleep) return;
   await waitHealthy(ctx.target, ctx.app, machine.id, { timeoutMs: ctx.waitTimeoutMs, knownEvents: known, previousInstance: machine.instance_id, requireChecks: requireChecks });
   ctx.progress({ step: 'healthy', group: plan.group, machine: machine.id, message: `${machine.id} healthy` });
+}
+
+/**
+ * A machine its host cannot update in place is replaced: a new one on the new config, placed
+ * wherever it fits in the region, must be healthy before the old one is destroyed. If it is not,
+ * it is destroyed and the old machine is left as it was, so there is nothing to roll back.
+ */
+async function replace(ctx: RolloutContext, plan: GroupPlan, machine: Machine): Promise<void> {
+  ctx.progress({ step: 'replace', group: plan.group, machine: machine.id, message: `host ${machine.host_id} cannot take the new size; replacing ${machine.id} on another host` });
+  const created: Machine[] = [];
+  try {
+    await createAndWait(ctx, plan, machine.region, false, created);
+  } catch (err) {
+    await Promise.all(created.map((m) => destroyQuietly(ctx, m.id)));
+    throw err;
+  }
+  await destroyQuietly(ctx, machine.id);
 }
 
 function isAsleep(machine: Machine): boolean {
