@@ -5,6 +5,7 @@
  * host's own state node when a machine restarts without the API.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,18 @@ describe('aloft secrets', () => {
       return t.startsWith('200') ? t : undefined;
     });
     assert.ok(text.includes(secretValue));
+  });
+
+  it('import reads NAME=VALUE lines from stdin (the real bin/aloft), skipping blanks and comments', async () => {
+    const child = spawn('bin/aloft', ['--data-dir', p.dataDir, 'secrets', 'import', '--stage', '-a', app], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end('# from .env\n\nIMPORTED_ONE=a=b=c\nIMPORTED_TWO= spaced value \n');
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /IMPORTED_ONE, IMPORTED_TWO/);
+    const list = await cliJson<{ name: string }[]>(['--data-dir', p.dataDir, 'secrets', 'list', '-a', app]);
+    assert.ok(list.some((s) => s.name === 'IMPORTED_ONE') && list.some((s) => s.name === 'IMPORTED_TWO'));
   });
 
   it('unset removes a value; bad input names the problem without echoing values', async () => {
