@@ -103,7 +103,11 @@ export class Router {
       } catch (err) {
         return { kind: 'refused', status: 503, code: 'PM', message: `could not wake machine ${local.machineId} of app '${q.app}': ${(err as Error).message}`, hint: `check it: aloft machine status ${local.machineId} -a ${q.app}` };
       }
-      return this.route({ ...q, instance: local.machineId });
+      // It answers now, though the table may not say 'started' yet: send the request straight to it.
+      const woken = this.#d.routes.targets(q.app, q.publicPort).find((t) => t.machineId === local.machineId);
+      if (woken === undefined) return this.route(q);
+      this.#d.routes.acquire(woken);
+      return { kind: 'machine', target: woken };
     }
     const remote = this.#nearestPeer(q, sleeping.filter((t) => t.region !== region));
     if (remote !== undefined) return remote;

@@ -26,6 +26,8 @@ export class Autostarter {
   readonly #logger: Logger;
   /** One wake per machine at a time; every request for it waits on the same one. */
   readonly #waking = new Map<string, Promise<void>>();
+  /** When each machine last answered after a wake (entries older than the timeout are dropped). */
+  readonly #wokenAt = new Map<string, number>();
 
   constructor(routes: RouteTable, control: MachineControl, timeoutMs: number, logger: Logger) {
     this.#routes = routes;
@@ -54,47 +56,28 @@ export class Autostarter {
   }
 
   async #wake(target: Target): Promise<void> {
-    const deadline = performance.now() + this.#timeoutMs;
+    const started = performance.now();
+    const deadline = started + this.#timeoutMs;
     const row = this.#routes.get(target.machineId);
     if (row === undefined) throw new Error(`machine ${target.machineId} is gone`);
-    if (row.state !== 'started') {
-      this.#logger.info({ app: row.app, machine: row.id }, 'autostart: starting machine for a request');
-      await this.#control.start(row);
-    }
-    await this.#startedInTable(target.machineId, deadline);
+    // Woken moments ago, but the table has not heard yet: starting it again would be refused.
+    const wokenAt = this.#wokenAt.get(row.id);
+    const fresh = wokenAt !== undefined && started - wokenAt < this.#timeoutMs;
+    if (row.state !== 'started' && !fresh) await this.#control.start(row);
+    const accepted = performance.now();
+    // The machine answers before the route table hears it started (that comes through the
+    // state layer): probe its port directly, at the address the table has for it now.
     for (;;) {
       const now = this.#routes.get(target.machineId);
       if (now === undefined) throw new Error(`machine ${target.machineId} was removed while starting`);
-      if (await canConnect(now.address, target.port, Math.max(1, deadline - performance.now()))) return;
-      if (performance.now() + wakeProbeIntervalMs > deadline) throw new Error(`machine ${target.machineId} started but did not accept connections on port ${target.port} within ${this.#timeoutMs} ms`);
+      if (await canConnect(now.address, target.port, Math.max(1, deadline - performance.now()))) break;
+      if (performance.now() + wakeProbeIntervalMs > deadline) throw new Error(`machine ${target.machineId} did not accept connections on port ${target.port} within ${this.#timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, wakeProbeIntervalMs));
     }
-  }
-
-  #startedInTable(machineId: string, deadline: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const row = this.#routes.get(machineId);
-        if (row?.state === 'started') {
-          finish();
-          resolve();
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`machine ${machineId} did not reach 'started' within ${this.#timeoutMs} ms (now ${this.#routes.get(machineId)?.state ?? 'gone'})`));
-      }, Math.max(0, deadline - performance.now()));
-      const unsubscribe = this.#routes.onChange((_, id) => {
-        if (id === machineId) check();
-      });
-      const finish = (): void => {
-        clearTimeout(timer);
-        unsubscribe();
-      };
-      check();
-    });
+    const doneMs = performance.now();
+    this.#wokenAt.set(row.id, doneMs);
+    for (const [id, at] of this.#wokenAt) if (doneMs - at > this.#timeoutMs) this.#wokenAt.delete(id);
+    this.#logger.info({ app: row.app, machine: row.id, start_ms: Math.round(accepted - started), answering_ms: Math.round(doneMs - started) }, 'autostart: machine woken for a request');
   }
 }
 
