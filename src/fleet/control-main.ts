@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/index.ts';
 import { startControl } from './control.ts';
-import { followMesh, readMeshMember } from './mesh-member.ts';
+import { followMesh, meshStateTiming, readMeshMember } from './mesh-member.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +34,7 @@ const control = await startControl({
   logger,
   state: {
     clusterKey: Buffer.from((await readFile(join(values['fleet-dir'], 'state-key'), 'utf8')).trim()),
-    ...(member === undefined ? {} : { host: member.host.sixpnAddress }),
+    ...(member === undefined ? {} : { host: member.host.sixpnAddress, timing: meshStateTiming(member) }),
   },
 });
 const mesh = member === undefined || control.state === undefined ? undefined : await followMesh(control.state, member, logger.child({ component: 'mesh' }));

@@ -9,7 +9,7 @@ import { PlatformError, systemClock, type Logger } from '../lib/index.ts';
 import type { MasterKey } from '../secrets/index.ts';
 import { createRegistryServer, tokenAuth } from '../registry/index.ts';
 import { RevocationList, type Keyring, type RevocationSource } from '../tokens/index.ts';
-import { openState, type StateHandle } from '../state/index.ts';
+import { openState, type StateHandle, type StateTiming } from '../state/index.ts';
 import { followHosts } from './host-directory.ts';
 import { createPlatformKeys } from './platform-keys.ts';
 
@@ -25,7 +25,12 @@ export interface ControlOptions {
    * For a fleet: join the hosts' state cluster and learn the hosts from the rows they publish.
    * Without it (`aloft up`) the caller records its one host in `store` itself.
    */
-  state?: { clusterKey: Uint8Array; /** Gossip address; default `bindHost` (as root, the control host's 6PN address). */ host?: string };
+  state?: {
+    clusterKey: Uint8Array;
+    /** Gossip address; default `bindHost` (as root, the control host's 6PN address). */
+    host?: string;
+    timing?: Partial<StateTiming>;
+  };
   /** Certificates: names under `domain` are the internal CA's; `acme` obtains the others. */
   certificates?: { domain: string; acme?: AcmeSettings; proxyUrls: () => readonly string[] };
 }
@@ -144,6 +149,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
         dataDir: join(opts.dataDir, 'control-state'),
         clusterKey: opts.state.clusterKey,
         host: opts.state.host ?? opts.bindHost,
+        ...(opts.state.timing === undefined ? {} : { timing: opts.state.timing }),
         log: opts.logger.child({ component: 'state' }),
       });
       const opened = state;

@@ -19,7 +19,7 @@ import { loadOrCreateMasterKeys } from '../secrets/index.ts';
 import { httpRevocationSource, Keyring, mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { defaultDnsAddress } from '../net/index.ts';
 import { startHost } from './host.ts';
-import { followMesh, readMeshMember } from './mesh-member.ts';
+import { followMesh, meshStateTiming, readMeshMember } from './mesh-member.ts';
 import { keyringDir, secretKeysFile } from './platform-keys.ts';
 
 const { values } = parseArgs({
@@ -68,7 +68,14 @@ const network =
   member === undefined
     ? // On loopback no asker has a 6PN source address, so askers count as the first organization's.
       { bindHost: required('address'), proxyPort: 0, dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg }, namePrefix: `h${required('host-num')}` }
-    : { bindHost: '::', proxyPort: 80, meshHost: member.host.sixpnAddress, dns: { listen: [{ host: defaultDnsAddress, port: 53 }] }, namePrefix: member.host.machinePrefix };
+    : {
+        bindHost: '::',
+        proxyPort: 80,
+        meshHost: member.host.sixpnAddress,
+        stateTiming: meshStateTiming(member),
+        dns: { listen: [{ host: defaultDnsAddress, port: 53 }] },
+        namePrefix: member.host.machinePrefix,
+      };
 const host = await startHost({
   dataDir: join(required('fleet-dir'), 'hosts', hostId),
   hostId,
@@ -76,7 +83,7 @@ const host = await startHost({
   region: required('region'),
   bindHost: network.bindHost,
   internalHost: required('address'),
-  ...('meshHost' in network ? { meshHost: network.meshHost } : {}),
+  ...('meshHost' in network ? { meshHost: network.meshHost, stateTiming: network.stateTiming } : {}),
   ports: { agent: 0, proxy: network.proxyPort, gossip: 0 },
   registry: { url: required('registry') },
   keyring,

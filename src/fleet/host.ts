@@ -10,7 +10,7 @@ import { EdgeProxy, Peers, RouteTable, type ProxyTls } from '../proxy/index.ts';
 import { agentMachineControl, agentUrlFromState } from './machine-control.ts';
 import { ProxyFeed } from './proxy-feed.ts';
 import { startDnsServer } from '../dns/index.ts';
-import { openState, type StateHandle } from '../state/index.ts';
+import { openState, type StateHandle, type StateTiming } from '../state/index.ts';
 import type { Keyring, RevocationList } from '../tokens/index.ts';
 import type { MasterKey } from '../secrets/index.ts';
 
@@ -51,6 +51,8 @@ export interface HostOptions {
   domain: string;
   /** Shared secret of the state cluster (at least 16 bytes). */
   clusterKey: Uint8Array;
+  /** State layer timing, where the network needs other than the defaults (slow links between regions). */
+  stateTiming?: Partial<StateTiming>;
   /** Gossip addresses of state nodes to join through; empty for the first (or only) host. */
   seeds: readonly string[];
   logger: Logger;
@@ -107,6 +109,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       clusterKey: opts.clusterKey,
       seeds: opts.seeds,
       host: opts.meshHost ?? opts.internalHost,
+      ...(opts.stateTiming === undefined ? {} : { timing: opts.stateTiming }),
       port: opts.ports.gossip,
       ...(opts.ports.stateHttp === undefined ? {} : { httpPort: opts.ports.stateHttp }),
       log: opts.logger.child({ component: 'state' }),

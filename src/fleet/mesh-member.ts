@@ -6,9 +6,9 @@
  * table so its peers stay current, with other regions reached through the delay relay.
  */
 import { readFile } from 'node:fs/promises';
-import { meshFromState, planTopology, topologyEndpointResolver, type Mesh, type TopologyHost, type TopologySpec } from '../net/index.ts';
+import { defaultLatencyMatrix, meshFromState, planTopology, regionRttMs, topologyEndpointResolver, type Mesh, type TopologyHost, type TopologySpec } from '../net/index.ts';
 import type { Logger } from '../lib/index.ts';
-import type { StateHandle } from '../state/index.ts';
+import { defaultTiming, type StateHandle, type StateTiming } from '../state/index.ts';
 
 export interface MeshMemberFile {
   /** The topology's spec, without its logger. */
@@ -25,6 +25,20 @@ export interface MeshMember {
   host: TopologyHost;
   file: MeshMemberFile;
 }
+
+/**
+ * SWIM timing for the simulated network: a probe must outlive the slowest round trip between
+ * regions (plus room for a loaded computer), or far hosts are suspected while healthy.
+ */
+export function meshStateTiming(member: MeshMember): Partial<StateTiming> {
+  const latency = member.file.spec.latency ?? defaultLatencyMatrix;
+  const regions = [...new Set(member.file.spec.hosts.map((h) => h.region))];
+  const rttMaxMs = Math.max(...regions.flatMap((a) => regions.map((b) => regionRttMs(latency, a, b))));
+  return { probeTimeoutMs: Math.max(defaultTiming.probeTimeoutMs, 2 * rttMaxMs + probeSlackMs) };
+}
+
+/** Added to twice the slowest round trip for a probe's timeout. */
+const probeSlackMs = 200;
 
 export async function readMeshMember(path: string): Promise<MeshMember> {
   const file = JSON.parse(await readFile(path, 'utf8')) as MeshMemberFile;

@@ -1,6 +1,6 @@
 /**
- * A small fleet for tests: process driver (namespaces are not the point here), a random loopback
- * subnet so parallel tests do not collide, the example web server pushed as `<app>:v1`, and the
+ * A small fleet for tests: by default on loopback with the process driver (namespaces are not the
+ * point of most tests), on a random subnet so parallel tests do not collide, the example web server pushed as `<app>:v1`, and the
  * calls tests make against it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -65,12 +65,20 @@ export function getThrough(proxy: string, app: string, timeoutMs = 5_000): Promi
   });
 }
 
-export async function startTestFleet(regions: string[], hostsPerRegion: number, hostCapacity = { cpus: 8, memoryMb: 1024 }): Promise<TestFleet> {
+export interface TestFleetOptions {
+  hostCapacity?: { cpus: number; memoryMb: number };
+  /** Default loopback with the process driver: fast, and what most tests need. */
+  network?: 'loopback' | 'netns';
+}
+
+export async function startTestFleet(regions: string[], hostsPerRegion: number, options: TestFleetOptions = {}): Promise<TestFleet> {
+  const hostCapacity = options.hostCapacity ?? { cpus: 8, memoryMb: 1024 };
+  const network = options.network ?? 'loopback';
   const dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-'));
   const app = `fl${randomHex(3)}`;
   let fleet: FleetEndpoints;
   try {
-    fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: 'process', network: 'loopback', domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
+    fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: network === 'netns' ? 'oci' : 'process', network, domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
   } catch (err) {
     await fleetDown(dataDir);
     await rm(dataDir, { recursive: true, force: true });
