@@ -26,7 +26,7 @@ export class Autostarter {
   readonly #logger: Logger;
   /** One wake per machine at a time; every request for it waits on the same one. */
   readonly #waking = new Map<string, Promise<void>>();
-  /** When each machine last answered after a wake (entries older than the timeout are dropped). */
+  /** When each machine last answered after a wake, until the table reports it started (or the timeout passes). */
   readonly #wokenAt = new Map<string, number>();
 
   constructor(routes: RouteTable, control: MachineControl, timeoutMs: number, logger: Logger) {
@@ -34,6 +34,10 @@ export class Autostarter {
     this.#control = control;
     this.#timeoutMs = timeoutMs;
     this.#logger = logger;
+    // Once the table has heard a woken machine started, a later 'stopped' is a real stop again.
+    routes.onChange((row, id) => {
+      if (row?.state === 'started') this.#wokenAt.delete(id);
+    });
   }
 
   /**
