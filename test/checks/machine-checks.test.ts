@@ -85,9 +85,9 @@ describe('health checks on real machines', () => {
         config: {
           image: 'chk:v1',
           services: [
-            { internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks: [{ type: 'http', path: '/index.html', interval: '1s', timeout: '1s', grace_period: '0s' }] },
+            { internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks: [{ type: 'http', path: '/index.html', interval: '1s', timeout: '10s', grace_period: '0s' }] },
           ],
-          checks: { listening: { type: 'tcp', port: 8080, interval: '1s', grace_period: '0s' } },
+          checks: { listening: { type: 'tcp', port: 8080, interval: '1s', timeout: '10s', grace_period: '0s' } },
         },
       });
       ids.push(m.id);
@@ -113,6 +113,11 @@ describe('health checks on real machines', () => {
     assert.ok(critical.updated_at > before.updated_at);
     // The tcp check still passes: only the failing check changed.
     assert.equal(check(await machine(sick), 'listening')?.status, 'passing');
+    // The proxy learns the status through the state layer, a moment after the agent records it.
+    await eventually('the proxy to route around the failing machine', async () => {
+      const seen = await servedBy(10);
+      return seen.size === 1 && seen.has(well);
+    }, 10_000);
     assert.deepEqual([...(await servedBy(20))], [well]);
 
     assert.equal((await exec(sick, 'mv /www/gone.html /www/index.html')).exit_code, 0);

@@ -32,7 +32,7 @@ after(async () => {
 });
 
 function spec(over: Partial<CheckSpec>): CheckSpec {
-  return { name: 'c', type: 'http', port, intervalMs: 1000, timeoutMs: 500, gracePeriodMs: 0, method: 'GET', path: '/ok', protocol: 'http', tlsSkipVerify: false, headers: {}, ...over };
+  return { name: 'c', type: 'http', port, intervalMs: 10_000, timeoutMs: 5_000, gracePeriodMs: 0, method: 'GET', path: '/ok', protocol: 'http', tlsSkipVerify: false, headers: {}, ...over };
 }
 
 describe('check probes', () => {
@@ -90,8 +90,8 @@ describe('check probes', () => {
     assert.deepEqual(
       specs.map((s) => [s.name, s.type, s.port, s.intervalMs, s.timeoutMs, s.gracePeriodMs]),
       [
-        ['alive', 'tcp', 8080, 5000, 5000, 2000],
-        ['servicecheck-00-http-8080', 'http', 8080, 1000, 1000, 1000],
+        ['alive', 'tcp', 8080, 5000, 30000, 2000],
+        ['servicecheck-00-http-8080', 'http', 8080, 1000, 2000, 1000],
         ['servicecheck-01-tcp-8080', 'tcp', 8080, 15000, 2000, 1000],
       ],
     );

@@ -59,7 +59,7 @@ class Machines implements CheckedMachines {
   }
 }
 
-function record(over: Partial<MachineRecord> = {}): MachineRecord {
+function record(over: Partial<MachineRecord> = {}, gracePeriod = '1s'): MachineRecord {
   const port = (server.address() as AddressInfo).port;
   return {
     id: 'm1',
@@ -73,7 +73,7 @@ function record(over: Partial<MachineRecord> = {}): MachineRecord {
     state: 'started',
     desired: 'started',
     instanceId: 'i1',
-    config: machineConfigSchema.parse({ image: 'x', checks: { web: { type: 'http', port, path: '/', interval: '1s', timeout: '500ms', grace_period: '200ms' } } }),
+    config: machineConfigSchema.parse({ image: 'x', checks: { web: { type: 'http', port, path: '/', interval: '1s', timeout: '10s', grace_period: gracePeriod } } }),
     network: { ipv4: '127.0.0.1', ipv6: '::1' },
     restartCount: 0,
     stopRequested: false,
@@ -95,16 +95,16 @@ describe('check runner', () => {
     machines.put(record());
     runner.start();
     await eventually('the initial warning', () => status(machines) === 'warning', 2_000, 5);
-    await eventually('passing', () => status(machines) === 'passing', 5_000);
+    await eventually('passing', () => status(machines) === 'passing', 15_000);
     const writesWhilePassing = machines.writes;
     const probesBefore = probes;
-    await eventually('two more probes', () => probes >= probesBefore + 2, 5_000);
+    await eventually('two more probes', () => probes >= probesBefore + 2, 15_000);
     assert.equal(machines.writes, writesWhilePassing, 'an unchanged result writes nothing');
     healthy = false;
-    await eventually('critical', () => status(machines) === 'critical', 5_000);
+    await eventually('critical', () => status(machines) === 'critical', 15_000);
     assert.equal(machines.checks('m1')[0]!.output, 'HTTP GET /: 503 Service Unavailable: draining');
     healthy = true;
-    await eventually('passing again', () => status(machines) === 'passing', 5_000);
+    await eventually('passing again', () => status(machines) === 'passing', 15_000);
     runner.stop();
   });
 
@@ -114,17 +114,19 @@ describe('check runner', () => {
     const first = new CheckRunner(machines, systemClock, silentLogger());
     machines.put(record());
     first.start();
-    await eventually('critical', () => status(machines) === 'critical', 5_000);
+    await eventually('critical', () => status(machines) === 'critical', 15_000);
     first.stop();
     const criticalSince = machines.checks('m1')[0]!.updated_at;
     healthy = true;
+    // The new instance of the runner sees the machine with a long grace period.
+    machines.records.set('m1', { ...machines.records.get('m1')!, config: record({}, '3s').config });
     const second = new CheckRunner(machines, systemClock, silentLogger());
     second.start();
-    await sleep(50);
-    // Within the grace period (200 ms) the old result stands: the machine stays out of routing.
+    await sleep(100);
+    // Within the grace period the old result stands: the machine stays out of routing.
     assert.equal(status(machines), 'critical');
     assert.equal(machines.checks('m1')[0]!.updated_at, criticalSince);
-    await eventually('passing after the restart', () => status(machines) === 'passing', 5_000);
+    await eventually('passing after the restart', () => status(machines) === 'passing', 10_000);
     second.stop();
   });
 
@@ -134,7 +136,7 @@ describe('check runner', () => {
     const runner = new CheckRunner(machines, systemClock, silentLogger());
     runner.start();
     machines.put(record());
-    await eventually('passing', () => status(machines) === 'passing', 5_000);
+    await eventually('passing', () => status(machines) === 'passing', 15_000);
     machines.put({ ...machines.records.get('m1')!, state: 'stopping' });
     await eventually('cleared', () => machines.checks('m1').length === 0, 2_000, 5);
     const probesAtStop = probes;
@@ -142,7 +144,7 @@ describe('check runner', () => {
     assert.equal(probes, probesAtStop, 'no probes for a stopped machine');
     machines.put({ ...machines.records.get('m1')!, state: 'started', instanceId: 'i2' });
     await eventually('warning for the new instance', () => status(machines) === 'warning', 2_000, 5);
-    await eventually('passing for the new instance', () => status(machines) === 'passing', 5_000);
+    await eventually('passing for the new instance', () => status(machines) === 'passing', 15_000);
     runner.stop();
   });
 });

@@ -32,7 +32,10 @@ let pebbleRoot: string;
 const run = promisify(execFile);
 
 interface CurlResult {
+  /** curl's exit code: 0 once TLS and HTTP went through, 35 for a refused handshake, 60 for an untrusted certificate. */
   code: number;
+  /** The HTTP status (0 without a response). */
+  status: number;
   body: string;
   stderr: string;
 }
@@ -41,11 +44,12 @@ interface CurlResult {
 async function curlTls(name: string, caFile: string): Promise<CurlResult> {
   const port = new URL(p.endpoints.tls!).port;
   try {
-    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', '--resolve', `${name}:${port}:127.0.0.1`, '--cacert', caFile, `https://${name}:${port}/cgi-bin/machine`]);
-    return { code: 0, body: stdout, stderr };
+    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', '-w', '\n%{http_code}', '--resolve', `${name}:${port}:127.0.0.1`, '--cacert', caFile, `https://${name}:${port}/cgi-bin/machine`]);
+    const cut = stdout.lastIndexOf('\n');
+    return { code: 0, status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut), stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, body: e.stdout, stderr: e.stderr };
+    return { code: e.code, status: 0, body: e.stdout, stderr: e.stderr };
   }
 }
 
@@ -102,7 +106,7 @@ describe('TLS certificates', () => {
     assert.ok(p.endpoints.tls !== undefined && p.endpoints.ca_cert !== undefined, 'endpoints.json names the TLS port and the CA');
     const r = await eventually('the TLS port to serve the app', async () => {
       const c = await curlTls(`${app}.aloft.localhost`, p.endpoints.ca_cert!);
-      return c.code === 0 ? c : undefined;
+      return c.code === 0 && c.status === 200 ? c : undefined;
     }, 20_000, 200);
     assert.equal(r.body.trim(), `machine ${machine.id}`);
   });
@@ -148,7 +152,7 @@ describe('TLS certificates', () => {
     process.stderr.write(`# ACME issuance through Pebble: ${issuedMs} ms\n`);
     const r = await eventually('the proxy to serve the issued certificate', async () => {
       const c = await curlTls(hostname, pebbleRoot);
-      return c.code === 0 ? c : undefined;
+      return c.code === 0 && c.status === 200 ? c : undefined;
     }, 20_000, 200);
     assert.equal(r.body.trim(), `machine ${machine.id}`);
     // The certificate really is Pebble's: the internal CA does not vouch for it.
@@ -212,7 +216,7 @@ describe('TLS certificates', () => {
     }
     p = await startTestPlatform({ dataDir: p.dataDir, proxyPort: Number(new URL(p.endpoints.proxy).port), acme: { directoryUrl: pebble.directoryUrl, caPem: pebble.apiCaPem } });
     await eventually('the resumed certificate to be issued', async () => (await api('GET', `/v1/apps/${app}/certificates/resumed.tls-e2e.example.com`)).json.status === 'ready', 30_000, 200);
-    await eventually('the resumed certificate to be served', async () => (await curlTls('resumed.tls-e2e.example.com', pebbleRoot)).code === 0, 20_000, 200);
+    await eventually('the resumed certificate to be served', async () => (await curlTls('resumed.tls-e2e.example.com', pebbleRoot)).status === 200, 20_000, 200);
     const feed = await api('GET', '/v1/platform/tls?wait=0', undefined, mintPlatformToken(p.keyring, ['read'], Date.now()));
     assert.deepEqual(feed.json.challenges, [], 'the stale challenge is gone');
   });

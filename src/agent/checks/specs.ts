@@ -59,8 +59,8 @@ function specOf(name: string, check: CheckConfig, port: number): CheckSpec {
     type: check.type,
     port,
     intervalMs,
-    // A probe never outlives its interval, so at most one probe per check is in flight.
-    timeoutMs: Math.min(intervalMs, Math.max(checkTimeoutMinMs, durationToMs(check.timeout, checkTimeoutDefaultMs))),
+    // The next probe is scheduled when this one ends, so a long timeout never overlaps probes.
+    timeoutMs: Math.max(checkTimeoutMinMs, durationToMs(check.timeout, checkTimeoutDefaultMs)),
     gracePeriodMs: durationToMs(check.grace_period, checkGracePeriodDefaultMs),
     method: (check.method ?? 'GET').toUpperCase(),
     path: check.path ?? '/',
