@@ -60,6 +60,7 @@ flush chain ${t} forward
 flush chain ${t} input
 add rule ${t} refuse meta l4proto tcp reject with tcp reset
 add rule ${t} refuse reject with icmpx admin-prohibited
+add rule ${t} from_machine ip6 saddr ${sixpnRange} iifname . ip6 saddr != @own6 drop
 add rule ${t} from_machine ip6 daddr ${sixpnRange} iifname . ip6 daddr @own6 accept
 add rule ${t} from_machine ip6 daddr @platform6 accept
 add rule ${t} from_machine ip6 daddr ${sixpnRange} goto refuse

@@ -246,6 +246,35 @@ test('isolation: org A and org B cannot reach each other either way (ping and TC
   assert.equal((await ping(A.netnsName, A.hostIpv4)).length, 1);
 });
 
+test('a machine cannot speak with another org\'s 6PN source address', { skip, timeout: 30_000 }, async () => {
+  const A = machine('A@a1');
+  const Bsame = machine('B@a1');
+  const port = 9953;
+  // A listener at the host's platform address, as the DNS server is, printing what reaches it.
+  const listener = spawn('ip', ['netns', 'exec', topo.host('a1').netns, process.execPath, '-e',
+    `const s = require('node:dgram').createSocket('udp6'); s.on('message', (m) => console.log(m.toString())); s.bind(${port}, 'fdaa::3', () => console.log('ready'));`]);
+  let heard = '';
+  listener.stdout.on('data', (chunk: Buffer) => (heard += chunk.toString()));
+  // An address inside org B's /48, put on org A's machine by its own root user.
+  const spoofed = Bsame.ipv6.replace(/::2$/, '::99');
+  await run('ip', ['-n', A.netnsName, 'addr', 'add', `${spoofed}/128`, 'dev', 'eth0', 'nodad']);
+  const send = (from: string, text: string) =>
+    run('ip', ['netns', 'exec', A.netnsName, process.execPath, '-e',
+      `const s = require('node:dgram').createSocket('udp6'); s.bind(0, '${from}', () => s.send('${text}', ${port}, 'fdaa::3', () => s.close()));`]);
+  try {
+    await eventually('the listener to bind', () => heard.includes('ready'), 10_000, 50);
+    await send(A.ipv6, 'from-own-address');
+    await eventually('a datagram from its own address to arrive', () => heard.includes('from-own-address'), 5_000, 50);
+    await send(spoofed, 'from-spoofed-address');
+    await send(A.ipv6, 'after');
+    await eventually('the later datagram to arrive', () => heard.includes('after'), 5_000, 50);
+    assert.ok(!heard.includes('from-spoofed-address'), 'a datagram posing as org B never reaches the host');
+  } finally {
+    listener.kill();
+    await run('ip', ['-n', A.netnsName, 'addr', 'del', `${spoofed}/128`, 'dev', 'eth0']);
+  }
+});
+
 test('isolation fails closed for a link nobody enrolled, and re-installing the rules keeps enrolled machines', { skip, timeout: 30_000 }, async () => {
   const a1 = topo.host('a1');
   const rogue = `${a1.machinePrefix}-rogue`;
