@@ -76,7 +76,8 @@ export function hostRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
-function authorizeOperator(ctx: ApiContext, request: FastifyRequest, action: Action): Principal {
+/** The caller must hold an organization-level token of the operator's organization. */
+export function authorizeOperator(ctx: ApiContext, request: FastifyRequest, action: Action): Principal {
   const principal = ctx.auth.authenticate(request);
   ctx.auth.authorize(principal, { org: operatorOrg, action });
   return principal;

@@ -9,10 +9,12 @@ import { appRoutes } from './routes-apps.ts';
 import { certificateRoutes, type CertificateRoutesOptions } from './routes-certs.ts';
 import { hostRoutes } from './routes-hosts.ts';
 import { machineRoutes } from './routes-machines.ts';
+import { registryRoutes } from './routes-registry.ts';
 import { releaseRoutes } from './routes-releases.ts';
 import { secretRoutes, type SecretRoutesOptions } from './routes-secrets.ts';
 import { tokenRoutes } from './routes-tokens.ts';
 import type { CentralStore, HostRow } from './store.ts';
+import type { GcResult } from '../registry/index.ts';
 
 export interface ApiServerOptions {
   store: CentralStore;
@@ -28,6 +30,8 @@ export interface ApiServerOptions {
   certificates?: CertificateRoutesOptions;
   /** App secrets (routes-secrets.ts): the master keys that seal them and where they are published. */
   secrets?: SecretRoutesOptions;
+  /** Garbage collection of the platform registry (routes-registry.ts), run in the registry's process. */
+  registryGc?: () => Promise<GcResult>;
 }
 
 /** The API gateway: Machines API, apps, tokens, placement, and forwarding to the machines' hosts. */
@@ -74,5 +78,6 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   tokenRoutes(app, ctx);
   releaseRoutes(app, ctx);
   if (opts.secrets !== undefined) secretRoutes(app, ctx, opts.secrets);
+  if (opts.registryGc !== undefined) registryRoutes(app, ctx, opts.registryGc);
   return app;
 }

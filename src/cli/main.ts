@@ -12,6 +12,7 @@ import { hostsCommands } from './commands/hosts.ts';
 import { buildCommand } from './commands/build.ts';
 import { deployCommands } from './commands/deploy.ts';
 import { launchCommand } from './commands/launch.ts';
+import { registryCommands } from './commands/registry.ts';
 import { secretsCommands } from './commands/secrets.ts';
 import { statusCommands } from './commands/status.ts';
 import { imagesCommands } from './commands/images.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   certsCommands(program);
   logsCommand(program);
   imagesCommands(program);
+  registryCommands(program);
   buildCommand(program);
   launchCommand(program);
   deployCommands(program);

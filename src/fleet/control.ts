@@ -121,6 +121,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
       registryHost: new URL(registryUrl).host,
       logger: opts.logger.child({ component: 'api' }),
       secrets: { masterKeys: keys.secretKeys, publisher: secretsPublisher },
+      registryGc: () => registry.gc(),
       ...(certificates === undefined || opts.certificates === undefined
         ? {}
         : {
