@@ -5,26 +5,9 @@
  * again under a deleted app's name starts a history of its own.
  */
 import type Database from 'better-sqlite3';
-import { ConflictError, NotFoundError, randomHex } from '../lib/index.ts';
+import { ConflictError, NotFoundError, randomHex, type Release, type ReleaseStatus } from '../lib/index.ts';
 
-export const releaseStatuses = ['running', 'complete', 'failed'] as const;
-export type ReleaseStatus = (typeof releaseStatuses)[number];
-
-export interface ReleaseRow {
-  id: string;
-  app_id: string;
-  version: number;
-  status: ReleaseStatus;
-  image: string;
-  strategy: string;
-  /** The app config rolled out (the parsed aloft.toml / fly.toml), so a rollback can repeat it. */
-  config: Record<string, unknown>;
-  description: string;
-  /** Why it failed: the deploy error's code, fault, message and evidence. */
-  failure: Record<string, unknown> | null;
-  created_at: number;
-  finished_at: number | null;
-}
+export type ReleaseRow = Release;
 
 /** Kept per app; older releases beyond it are dropped, oldest first. */
 export const RELEASES_PER_APP_MAX = 200;

@@ -5,24 +5,11 @@
  * prints it and exits with its fault's code.
  */
 import pc from 'picocolors';
-import { asAloftError } from '../lib/index.ts';
+import { asAloftError, type Release } from '../lib/index.ts';
 import { rollout, type AppConfig, type DeployStrategy, type GroupOutcome } from '../deploy/index.ts';
 import type { ApiClient } from './api-client.ts';
 import { apiDeployTarget } from './deploy-target.ts';
 import { err } from './output.ts';
-
-export interface ReleaseView {
-  id: string;
-  version: number;
-  status: 'running' | 'complete' | 'failed';
-  image: string;
-  strategy: string;
-  config: Record<string, unknown>;
-  description: string;
-  failure: Record<string, unknown> | null;
-  created_at: number;
-  finished_at: number | null;
-}
 
 export interface RunReleaseOptions {
   client: ApiClient;
@@ -33,10 +20,10 @@ export interface RunReleaseOptions {
   description: string;
 }
 
-export async function runRelease(options: RunReleaseOptions): Promise<{ release: ReleaseView; outcomes: GroupOutcome[] }> {
+export async function runRelease(options: RunReleaseOptions): Promise<{ release: Release; outcomes: GroupOutcome[] }> {
   const { client, app, config } = options;
   const strategy = options.strategy ?? config.deploy.strategy;
-  const release = await client.call<ReleaseView>('POST', `/v1/apps/${app}/releases`, { image: options.image, strategy, config, description: options.description });
+  const release = await client.call<Release>('POST', `/v1/apps/${app}/releases`, { image: options.image, strategy, config, description: options.description });
   err(`${pc.cyan('==>')} release v${release.version} of ${app}: ${options.image} (${strategy})\n`);
   try {
     const outcomes = await rollout({
@@ -48,7 +35,7 @@ export async function runRelease(options: RunReleaseOptions): Promise<{ release:
       strategy,
       progress: (event) => err(`  ${pc.dim(event.step.padEnd(15))} ${event.message}\n`),
     });
-    const done = await client.call<ReleaseView>('POST', `/v1/apps/${app}/releases/${release.id}/finish`, { status: 'complete' });
+    const done = await client.call<Release>('POST', `/v1/apps/${app}/releases/${release.id}/finish`, { status: 'complete' });
     return { release: done, outcomes };
   } catch (error) {
     const failure = asAloftError(error);

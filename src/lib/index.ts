@@ -8,3 +8,4 @@ export * from './machine-problems.ts';
 export * from './http-server.ts';
 export * from './http-client.ts';
 export * from './image-ref.ts';
+export * from './release.ts';

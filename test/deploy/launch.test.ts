@@ -31,9 +31,6 @@ describe('aloft launch', { skip }, () => {
 
   after(async () => {
     if (p === undefined) return;
-    await cli(['apps', 'destroy', 'launched-site', '--yes']).catch(() => undefined);
-    const agent = p.platform.agent;
-    if (agent !== undefined) await eventually('machines destroyed', () => agent.service.list().every((r) => r.state === 'destroyed'), 30_000).catch(() => undefined);
     await p.stop();
     await rm(p.dataDir, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });

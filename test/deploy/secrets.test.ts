@@ -58,9 +58,6 @@ before(async () => {
 });
 
 after(async () => {
-  await cli(['apps', 'destroy', app, '--yes']).catch(() => undefined);
-  const agent = p.platform.agent;
-  if (agent !== undefined) await eventually('machines destroyed', () => agent.service.list().every((r) => r.state === 'destroyed'), 30_000).catch(() => undefined);
   await p.stop();
   await rm(p.dataDir, { recursive: true, force: true });
 });

@@ -9,11 +9,11 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { buildImage } from '../../build/index.ts';
 import { AppConfigError, appConfigSchema, deployStrategies, findAppConfigFile, loadAppConfig, type AppConfig, type DeployStrategy } from '../../deploy/index.ts';
-import { expandImageRef, parseOrThrow, ValidationError } from '../../lib/index.ts';
+import { expandImageRef, parseOrThrow, ValidationError, type Release } from '../../lib/index.ts';
 import type { AppView } from '../api-client.ts';
 import { CliContext } from '../context.ts';
 import { err, printJson, printTable, success } from '../output.ts';
-import { runRelease, type ReleaseView } from '../release-runner.ts';
+import { runRelease } from '../release-runner.ts';
 import { parseBuildArgs, printBuildProgress } from './build.ts';
 import { requireApp } from './common.ts';
 
@@ -57,7 +57,7 @@ export function deployCommands(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = new CliContext(cmd);
       const app = requireApp(ctx.options.app);
-      const { releases: list } = await ctx.client().call<{ releases: ReleaseView[] }>('GET', `/v1/apps/${app}/releases`);
+      const { releases: list } = await ctx.client().call<{ releases: Release[] }>('GET', `/v1/apps/${app}/releases`);
       if (ctx.options.json) printJson(list);
       else
         printTable(
@@ -73,8 +73,8 @@ export function deployCommands(program: Command): void {
       const ctx = new CliContext(cmd);
       const app = requireApp(ctx.options.app);
       const client = ctx.client();
-      const { releases: list } = await client.call<{ releases: ReleaseView[] }>('GET', `/v1/apps/${app}/releases`);
-      const target = version === undefined ? list.slice(1).find((r) => r.status === 'complete') : await client.call<ReleaseView>('GET', `/v1/apps/${app}/releases/${encodeURIComponent(version)}`);
+      const { releases: list } = await client.call<{ releases: Release[] }>('GET', `/v1/apps/${app}/releases`);
+      const target = version === undefined ? list.slice(1).find((r) => r.status === 'complete') : await client.call<Release>('GET', `/v1/apps/${app}/releases/${encodeURIComponent(version)}`);
       if (target === undefined) {
         throw new ValidationError(`app ${app} has no earlier complete release to return to`, { field: 'version', hint: 'see `aloft releases -a APP` and name a version' });
       }
