@@ -44,9 +44,9 @@ export async function canSimulateNetwork(): Promise<boolean> {
 /**
  * Org isolation lets a machine be reached over 6PN only from its own org and the platform
  * addresses; a proxy on another host connects from that host's 6PN address, so each host's
- * table also accepts traffic to machines from the fleet's host addresses (and only that
- * direction: machines still cannot reach the hosts). Without it a proxy could reach only the
- * machines on its own host.
+ * table also accepts traffic to machines from the fleet's host addresses, and the machines'
+ * answers on those connections (machines still cannot open connections to the hosts). Without it
+ * a proxy could reach only the machines on its own host.
  */
 async function letHostsReachMachines(netns: string, hostAddresses: readonly string[]): Promise<void> {
   const table = `inet ${isolationTable}`;
@@ -54,6 +54,8 @@ async function letHostsReachMachines(netns: string, hostAddresses: readonly stri
     `add set ${table} fleet_hosts6 { type ipv6_addr; }`,
     `add element ${table} fleet_hosts6 { ${hostAddresses.join(', ')} }`,
     `insert rule ${table} to_machine ip6 saddr @fleet_hosts6 accept`,
+    // The machine's answers to such a connection; connections it starts are still checked as before.
+    `insert rule ${table} from_machine ct state established,related accept`,
   ].join('\n');
   await new Promise<void>((resolve, reject) => {
     const child = execFile('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], (err, _stdout, stderr) => (err === null ? resolve() : reject(new Error(`nft in ${netns}: ${stderr.trim() || err.message}`))));

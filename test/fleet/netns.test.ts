@@ -6,71 +6,45 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { buildExampleImage, examplePort } from '../../src/build/index.ts';
-import { fleetDown, fleetUp, type FleetEndpoints } from '../../src/fleet/index.ts';
+import { fleetDown, readFleet } from '../../src/fleet/index.ts';
 import { canSimulateNetwork } from '../../src/fleet/simulated-network.ts';
-import { randomHex, requestJson, sleep, type Machine } from '../../src/lib/index.ts';
-import { RegistryClient } from '../../src/registry/index.ts';
+import { sleep, type Machine } from '../../src/lib/index.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { getThrough } from './helpers.ts';
+import { getThrough, startTestFleet, type TestFleet } from './helpers.ts';
 
 const run = promisify(execFile);
 const skip = (await canSimulateNetwork()) ? false : 'needs root, ip, nft and wireguard-go';
-const subnet = 100 + Math.floor(Math.random() * 150);
-const prefix = `af${subnet}`;
-const app = `nn${randomHex(3)}`;
-let dataDir: string;
-let fleet: FleetEndpoints;
+let t: TestFleet;
+let prefix: string;
 const machines = new Map<string, Machine>();
-const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
-  requestJson<T>(method, `${fleet.api}${path}`, { token: fleet.token, target: 'the API', ...(body === undefined ? {} : { body }) });
-const proxyOf = (hostId: string): string => fleet.hosts.find((h) => h.id === hostId)!.proxy;
-
-async function runOn(region: string): Promise<Machine> {
-  const config = { image: `${app}:v1`, guest: { cpus: 1, memory_mb: 256 }, services: [{ protocol: 'tcp', internal_port: examplePort, ports: [{ port: 80, handlers: ['http'] }] }] };
-  const m = await call<Machine>('POST', `/v1/apps/${app}/machines`, { region, config });
-  await call('GET', `/v1/apps/${app}/machines/${m.id}/wait?state=started&timeout=60`);
-  return m;
-}
+const proxyOf = (hostId: string): string => t.proxyOf(hostId);
 
 before(async () => {
   if (skip !== false) return;
-  dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-netns-'));
-  fleet = await fleetUp({ dataDir, regions: ['ams', 'iad'], hostsPerRegion: 2, driver: 'oci', network: 'netns', domain: 'aloft.localhost', subnet });
-  const registry = new RegistryClient({ url: fleet.registry, credentials: { password: fleet.token } });
-  try {
-    await buildExampleImage(registry, `personal/${app}`, 'v1');
-  } finally {
-    await registry.close();
-  }
-  await call('POST', '/v1/apps', { app_name: app, org_slug: 'personal' });
-  await eventually('every host to be known to the API', async () => (await call<unknown[]>('GET', '/v1/hosts')).length === 4, 30_000);
+  t = await startTestFleet(['ams', 'iad'], 2, { network: 'netns' });
+  prefix = readFleet(t.dataDir)!.topology!;
   // Two machines in iad, one on each iad host (placement spreads them).
-  for (const m of [await runOn('iad'), await runOn('iad')]) machines.set(m.host_id, m);
+  for (const m of [await t.runMachine('iad'), await t.runMachine('iad')]) machines.set(m.host_id, m);
 });
 
 after(async () => {
   if (skip !== false) return;
-  await fleetDown(dataDir);
-  await rm(dataDir, { recursive: true, force: true });
+  await t.stop();
 });
 
 describe('a fleet on the simulated network', { skip }, () => {
   it('serves an iad machine through the ams proxy, over the delayed link', async () => {
     assert.deepEqual([...machines.keys()].sort(), ['iad-1', 'iad-2']);
-    await eventually('the iad proxy to serve', async () => (await getThrough(proxyOf('iad-1'), app)).status === 200);
-    await eventually('the ams proxy to serve through iad', async () => (await getThrough(proxyOf('ams-1'), app)).region === 'iad');
+    await eventually('the iad proxy to serve', async () => (await getThrough(proxyOf('iad-1'), t.app)).status === 200);
+    await eventually('the ams proxy to serve through iad', async () => (await getThrough(proxyOf('ams-1'), t.app)).region === 'iad');
     /** Median time of a few warm requests through `proxy`, all served in iad. */
     const median = async (proxy: string): Promise<number> => {
       const times: number[] = [];
       for (let i = 0; i < 7; i++) {
         const t0 = performance.now();
-        const r = await getThrough(proxy, app);
+        const r = await getThrough(proxy, t.app);
         assert.equal(r.status, 200);
         assert.equal(r.region, 'iad');
         assert.ok(r.machine !== undefined && [...machines.values()].some((m) => m.id === r.machine), 'the headers name one of the iad machines');
@@ -94,7 +68,7 @@ describe('a fleet on the simulated network', { skip }, () => {
     for (let ok = 0; ok < 20; ) {
       const now = performance.now();
       assert.ok(now - killedAt < 20_000, 'requests never recovered');
-      const r = await getThrough(entry, app, 1_000).catch(() => undefined);
+      const r = await getThrough(entry, t.app, 1_000).catch(() => undefined);
       if (r?.status === 200 && r.machine === survivor.id) {
         firstOfRun ??= now;
         ok += 1;
@@ -110,7 +84,7 @@ describe('a fleet on the simulated network', { skip }, () => {
   });
 
   it('fleet down removes every namespace and interface', async () => {
-    await fleetDown(dataDir);
+    await fleetDown(t.dataDir);
     const { stdout: namespaces } = await run('ip', ['netns', 'list']);
     assert.doesNotMatch(namespaces, new RegExp(`^${prefix}-`, 'm'));
     const { stdout: links } = await run('ip', ['-br', 'link']);
