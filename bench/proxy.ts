@@ -215,9 +215,9 @@ function firstByteMs(port: number, hostHeader: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, headers: { host: hostHeader }, agent: false }, (res) => {
       const ms = performance.now() - started;
-      res.resume();
-      if (res.statusCode !== 200) reject(new Error(`cold request answered ${res.statusCode}`));
-      else resolve(ms);
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(ms) : reject(new Error(`cold request answered ${res.statusCode}: ${body}`))));
     });
     req.on('error', reject);
     req.end();

@@ -79,7 +79,7 @@ export class Autostarter {
       await new Promise((r) => setTimeout(r, wakeProbeIntervalMs));
     }
     const doneMs = performance.now();
-    this.#wokenAt.set(row.id, doneMs);
+    if (this.#routes.get(row.id)?.state !== 'started') this.#wokenAt.set(row.id, doneMs);
     for (const [id, at] of this.#wokenAt) if (doneMs - at > this.#timeoutMs) this.#wokenAt.delete(id);
     this.#logger.info({ app: row.app, machine: row.id, start_ms: Math.round(accepted - started), answering_ms: Math.round(doneMs - started) }, 'autostart: machine woken for a request');
   }

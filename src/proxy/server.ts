@@ -264,7 +264,11 @@ export class EdgeProxy {
     return { routes: this.#opts.routes, router: this.#router, limits: this.#limits, logger: this.#opts.logger };
   }
 
-  /** Facts about the client: from the socket, or (for a request a peer proxy forwarded) from the peer's headers. */
+  /**
+   * Facts about the client: from the socket, or (for a request a peer proxy forwarded, coming
+   * from a peer's address) from the peer's headers. A forwarding mark from anywhere else is not
+   * trusted for these facts, though it still stops the request from being forwarded again.
+   */
   #facts(req: ClientRequest, client: ClientSocket, publicPort: number, encrypted: boolean): ClientFacts & { fromPeer: boolean } {
     const fromPeer = req.headers[forwardedFromHeader] !== undefined && this.#opts.peers?.isPeerAddress(client.remoteAddress) === true;
     return {
@@ -329,12 +333,14 @@ export class EdgeProxy {
   /** Routes, sends, retries where safe and follows replays until the client has its answer. */
   async #exchange(req: ClientRequest, res: ClientResponse, firstApp: string, facts: ClientFacts & { fromPeer: boolean }, body: RequestBody): Promise<void> {
     const method = req.method ?? 'GET';
-    let hops = facts.fromPeer ? Number(req.headers[replayHopsHeader] ?? 0) || 0 : 0;
+    // Loop guards hold whoever sent them: a client that sets them only limits its own request.
+    const forwarded = req.headers[forwardedFromHeader] !== undefined;
+    let hops = Number(req.headers[replayHopsHeader] ?? 0) || 0;
     let replaySrc = facts.fromPeer ? (req.headers['fly-replay-src'] as string | undefined) : undefined;
     let q: RouteQuery = {
       app: firstApp,
       publicPort: facts.publicPort,
-      fromPeer: facts.fromPeer,
+      fromPeer: forwarded,
       tried: new Set(),
       instance: req.headers['fly-force-instance-id'] as string | undefined,
       notInstance: facts.fromPeer ? (req.headers['aloft-not-instance'] as string | undefined) : undefined,
@@ -467,7 +473,7 @@ export class EdgeProxy {
       socket.end(rawFailure(404, 'Not Found', 'PN', `no app is served at host '${req.headers.host ?? ''}'`));
       return;
     }
-    const q: RouteQuery = { app, publicPort: facts.publicPort, fromPeer: facts.fromPeer, tried: new Set(), instance: req.headers['fly-force-instance-id'] as string | undefined };
+    const q: RouteQuery = { app, publicPort: facts.publicPort, fromPeer: req.headers[forwardedFromHeader] !== undefined, tried: new Set(), instance: req.headers['fly-force-instance-id'] as string | undefined };
     for (let attempt = 0; attempt < this.#limits.attemptsPerRequestMax; attempt++) {
       const route = await this.#router.route(q);
       if (route.kind === 'refused') {

@@ -54,7 +54,7 @@ describe('autostart on a real platform', () => {
       const r = await get(proxyPort, `${app}.${p.endpoints.domain}`, '/');
       assert.equal(r.status, 200, r.body);
       assert.equal(r.headers['aloft-machine'], id);
-      assert.equal((await api<Machine>('GET', `/v1/apps/${app}/machines/${id}`)).json.state, 'started');
+      await eventually('the API to report it started', async () => (await api<Machine>('GET', `/v1/apps/${app}/machines/${id}`)).json.state === 'started', 10_000);
     }
   });
 });
