@@ -1,9 +1,9 @@
 /**
  * Feeds a host's proxy from its state node: every machine of every app (the rows each agent
  * publishes), and every other host's proxy as a peer to forward to. Machines of a host that
- * SWIM declares suspect or dead, or that stopped, leave the route table until the host is back,
- * so a dead host is routed around as soon as membership notices — without waiting for anyone to
- * rewrite its rows (only its own agent may).
+ * stopped, that SWIM finds suspect or dead, or whose proxy stopped answering this proxy's pings,
+ * leave the route table until the host is back — so a dead host is routed around as soon as
+ * either notices, without waiting for anyone to rewrite its rows (only its own agent may).
  */
 import type { Logger } from '../lib/index.ts';
 import { sleep } from '../lib/index.ts';
@@ -14,6 +14,8 @@ import type { Member, StateHandle, SubscriptionEvent, Value } from '../state/ind
 const machinesQuery = 'SELECT id, app, state, region, host_id, local_ip, private_ip, services, checks FROM machines';
 const hostsQuery = 'SELECT id, region, proxy_url, state, state_node FROM hosts';
 const resubscribeDelayMs = 200;
+/** How often the peers' ping results are read for hosts that stopped answering. */
+const peerCheckIntervalMs = 250;
 
 interface HostRow {
   id: string;
@@ -39,12 +41,18 @@ export class ProxyFeed {
   readonly #hosts = new Map<string, HostRow>();
   /** Whether each host's machines are in the route table, as last decided. */
   readonly #hostAlive = new Map<string, boolean>();
+  /** Hosts whose proxy answered a ping at least once, and those of them that no longer answer. */
+  readonly #answered = new Set<string>();
+  #silent = new Set<string>();
   readonly #abort = new AbortController();
   readonly #unsubscribeMembers: () => void;
+  readonly #peerCheck: NodeJS.Timeout;
 
   constructor(options: ProxyFeedOptions) {
     this.#o = options;
     this.#unsubscribeMembers = options.state.onMemberChange(() => this.#refreshAll());
+    this.#peerCheck = setInterval(() => this.#checkPeers(), peerCheckIntervalMs);
+    this.#peerCheck.unref();
     void this.#follow(machinesQuery, (values) => this.#machineRow(values), (id) => this.#machineGone(id));
     void this.#follow(hostsQuery, (values) => this.#hostRow(values), (id) => this.#hosts.delete(id));
   }
@@ -52,6 +60,18 @@ export class ProxyFeed {
   close(): void {
     this.#abort.abort();
     this.#unsubscribeMembers();
+    clearInterval(this.#peerCheck);
+  }
+
+  #checkPeers(): void {
+    const silent = new Set<string>();
+    for (const p of this.#o.peers?.rtts() ?? []) {
+      if (p.rttMs !== undefined) this.#answered.add(p.hostId);
+      else if (this.#answered.has(p.hostId)) silent.add(p.hostId);
+    }
+    const changed = silent.size !== this.#silent.size || [...silent].some((id) => !this.#silent.has(id));
+    this.#silent = silent;
+    if (changed) this.#refreshAll();
   }
 
   async #follow(sql: string, upsert: (values: Value[]) => void, remove: (id: string) => void): Promise<void> {
@@ -116,9 +136,10 @@ export class ProxyFeed {
       this.#hostAlive.set(hostId, alive);
     }
     if (changed.size > 0) for (const route of this.#machines.values()) if (changed.has(route.hostId)) this.#place(route);
+    // Every running host stays a peer, answering or not: its pings tell when it is back.
     const peers: PeerProxy[] = [];
     for (const h of this.#hosts.values()) {
-      if (h.id === this.#o.selfHostId || h.proxyUrl === '' || !this.#alive(h.id)) continue;
+      if (h.id === this.#o.selfHostId || h.proxyUrl === '' || h.state !== 'up') continue;
       const url = new URL(h.proxyUrl);
       peers.push({ hostId: h.id, region: h.region, address: `${url.hostname}:${url.port === '' ? 80 : url.port}` });
     }
@@ -131,11 +152,11 @@ export class ProxyFeed {
     else this.#o.routes.remove(route.id);
   }
 
-  /** A host is alive while its row says up and SWIM has it alive (or has not heard of it yet). */
+  /** A host is alive while its row says up, its proxy answers, and SWIM has it alive (or has not heard of it yet). */
   #alive(hostId: string): boolean {
     if (hostId === this.#o.selfHostId) return true;
     const host = this.#hosts.get(hostId);
-    if (host === undefined || host.state !== 'up') return false;
+    if (host === undefined || host.state !== 'up' || this.#silent.has(hostId)) return false;
     const member: Member | undefined = this.#o.state.members().find((m) => m.id === host.stateNode);
     return member === undefined || member.state === 'alive';
   }
