@@ -121,9 +121,13 @@ function findToken(store: CentralStore, id: string): TokenRow {
   return store.tokens.get(id);
 }
 
-/** A caller may revoke its own token and any token derived from it. */
+/**
+ * A caller may revoke its own token and any token derived from it: its whole chain of token ids
+ * must begin the row's chain. Matching on one id would not do — anyone can append a `token`
+ * caveat with any id offline, so a caller's last id proves nothing about who it is.
+ */
 function isAncestorOf(principal: Principal, row: TokenRow): boolean {
-  return principal.tokens.some((t) => row.chain.includes(t.verified.tokenIds.at(-1)!));
+  return principal.tokens.some(({ verified }) => verified.tokenIds.length <= row.chain.length && verified.tokenIds.every((id, i) => row.chain[i] === id));
 }
 
 function tokenView(row: TokenRow): Record<string, unknown> {

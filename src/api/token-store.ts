@@ -51,7 +51,10 @@ export class TokenStore {
 
   /** Records a token; recording the same id again is a no-op (a restarted `aloft up` re-records its admin token). */
   record(row: Omit<TokenRow, 'revoked_at'>): void {
-    const count = (this.#db.prepare('SELECT COUNT(*) AS n FROM tokens WHERE org_slug = ?').get(row.org_slug) as { n: number }).n;
+    // Only live tokens count: revoked and expired rows stay listable but cannot fill the quota.
+    const count = (
+      this.#db.prepare('SELECT COUNT(*) AS n FROM tokens WHERE org_slug = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(row.org_slug, row.created_at) as { n: number }
+    ).n;
     if (count >= TOKENS_PER_ORG_MAX) {
       throw new ConflictError('too_many_tokens', `organization ${row.org_slug} already has ${TOKENS_PER_ORG_MAX} tokens`, {
         status: 422,

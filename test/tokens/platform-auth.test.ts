@@ -204,6 +204,15 @@ describe('tokens API', () => {
     const other = mintToken({ keyring: p.keyring, org: 'other' });
     assert.equal((await api('DELETE', `/v1/tokens/${String(b.json.id)}`, other)).status, 404, 'another organization does not see the token');
   });
+
+  it('a token that names another token\'s id in a caveat of its own does not become that token\'s ancestor', async () => {
+    const target = await api('POST', '/v1/tokens', admin, { description: 'a victim' });
+    const reader = await api('POST', '/v1/tokens', admin, { apps: ['tokalpha'], actions: ['read'] });
+    // Anyone may append caveats offline, including a `token` caveat with any id.
+    const forged = attenuate(String(reader.json.token), [{ type: 'token', tokenId: String(target.json.id) }]);
+    assertRefused(await api('DELETE', `/v1/tokens/${String(target.json.id)}`, forged), 403, /refused by caveat/);
+    assert.equal((await api('GET', '/v1/apps/tokalpha', String(target.json.token))).status, 200, 'the victim still works');
+  });
 });
 
 describe('invalid tokens', () => {
