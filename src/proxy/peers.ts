@@ -4,7 +4,7 @@
  * carries whatever delay the path between the hosts has), so "nearest region" means nearest as
  * this host sees it now, not as a static table says.
  */
-import { connect } from 'node:net';
+import { connectWithin } from './connect.ts';
 import type { Logger } from '../lib/index.ts';
 
 export interface PeerProxy {
@@ -106,20 +106,12 @@ export class Peers {
 }
 
 /** Milliseconds a TCP connect to `address` takes (one SYN/SYN-ACK round trip), or undefined when it fails. */
-function connectRtt(address: string, timeoutMs: number): Promise<number | undefined> {
+async function connectRtt(address: string, timeoutMs: number): Promise<number | undefined> {
   const started = performance.now();
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostOf(address), port: portOf(address), timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(performance.now() - started);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', () => resolve(undefined));
-  });
+  const socket = await connectWithin(hostOf(address), portOf(address), timeoutMs);
+  if (socket === undefined) return undefined;
+  socket.destroy();
+  return performance.now() - started;
 }
 
 export function hostOf(address: string): string {

@@ -4,8 +4,8 @@
  * The proxy never creates or destroys machines; it starts and stops them through MachineControl,
  * which the platform composition provides (on one host: the local agent's API).
  */
-import { connect } from 'node:net';
 import type { Logger } from '../lib/index.ts';
+import { connectWithin } from './connect.ts';
 import type { MachineRoute, RouteTable, Target } from './route-table.ts';
 
 /** How the proxy starts and stops machines. Calls may run concurrently for different machines. */
@@ -85,19 +85,10 @@ export class Autostarter {
   }
 }
 
-function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
+async function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const socket = await connectWithin(host, port, timeoutMs);
+  socket?.destroy();
+  return socket !== undefined;
 }
 
 export interface AutostopOptions {

@@ -4,9 +4,10 @@
  * `proxy_proto` handler. A raw TCP connection carries no host name, so it is served by machines
  * of this proxy's region (woken if need be), never forwarded to another region's proxy.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/index.ts';
+import { connectWithin } from './connect.ts';
 import type { ProxyLimits } from './limits.ts';
 import { proxyProtocolHeader } from './proxy-proto.ts';
 import type { RouteTable, Target } from './route-table.ts';
@@ -33,7 +34,7 @@ export async function relayTcp(client: Socket, app: string, publicPort: number, 
     }
     const target = route.target;
     tried.add(target.machineId);
-    const upstream = await connected(target, deps.limits.connectTimeoutMs);
+    const upstream = await connectWithin(target.address, target.port, deps.limits.connectTimeoutMs, true);
     if (upstream === undefined) {
       deps.routes.release(target);
       continue;
@@ -42,21 +43,6 @@ export async function relayTcp(client: Socket, app: string, publicPort: number, 
     return;
   }
   client.destroy();
-}
-
-function connected(target: Target, timeoutMs: number): Promise<Socket | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: target.address, port: target.port, timeout: timeoutMs, allowHalfOpen: true });
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      resolve(socket);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', () => resolve(undefined));
-  });
 }
 
 function pipeBothWays(client: Socket, upstream: Socket, target: Target, routes: RouteTable): void {
