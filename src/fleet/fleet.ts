@@ -69,6 +69,8 @@ export interface FleetEndpoints extends Endpoints {
   hosts: Array<Omit<FleetHost, 'pid'>>;
   /** netns fleets: the address every edge answers on, routed to the nearest edge per client namespace. */
   anycast?: string;
+  /** netns fleets: a client namespace per region, to send requests from (`ip netns exec NETNS curl ...`). */
+  clients?: Array<{ region: string; netns: string; edge_host: string }>;
 }
 
 export const fleetFile = 'fleet.json';
@@ -173,7 +175,9 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
       isolation: first.driver.isolation,
       network: net === undefined ? 'loopback' : 'netns',
       hosts: record.hosts.map(({ pid: _pid, ...h }) => h),
-      ...(net === undefined ? {} : { anycast: net.topology.anycastAddress }),
+      ...(net === undefined
+        ? {}
+        : { anycast: net.topology.anycastAddress, clients: net.topology.clients.map((c) => ({ region: c.region, netns: c.netns, edge_host: plan.find((h) => net!.hostOf(h.id).name === c.edgeHost)?.id ?? c.edgeHost })) }),
     };
     await writeEndpoints(dataDir, endpoints);
     return endpoints;

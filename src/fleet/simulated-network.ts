@@ -77,6 +77,8 @@ export async function buildSimulatedNetwork(
   const spec: Omit<TopologySpec, 'logger'> = {
     prefix,
     hosts: [{ name: controlHostName, region: controlRegion, edge: false }, ...hosts.map((h) => ({ name: topologyName(h.id), region: h.region }))],
+    // One client namespace per region (`<prefix>-c-c<region>`): the anycast address from there reaches the nearest edge.
+    clients: [...new Set(hosts.map((h) => h.region))].map((region) => ({ name: `c${region}`, region })),
     rootLink: true,
     underlayOctet,
   };

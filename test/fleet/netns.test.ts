@@ -58,6 +58,16 @@ describe('a fleet on the simulated network', { skip }, () => {
     assert.ok(far > local, 'the way through ams crosses the delayed link');
   });
 
+  it('answers on one anycast address, each client reaching the edge nearest to it', async () => {
+    const clients = t.fleet.clients!;
+    assert.deepEqual(clients.map((c) => [c.region, c.edge_host.split('-')[0]]).sort(), [['ams', 'ams'], ['iad', 'iad']]);
+    for (const client of clients) {
+      const { stdout } = await run('ip', ['netns', 'exec', client.netns, 'curl', '-s', '-o', '/dev/null', '-D', '-', '-m', '5', '-H', `Host: ${t.app}.aloft.localhost`, `http://${t.fleet.anycast!}/`]);
+      assert.match(stdout, /^HTTP\/1\.1 200/, `a client in ${client.region} is served`);
+      assert.match(stdout, /aloft-region: iad/i);
+    }
+  });
+
   it('routes around a host whose namespace is cut off within 5 seconds', async () => {
     const victim = machines.get('iad-1')!;
     const survivor = machines.get('iad-2')!;
