@@ -4,7 +4,7 @@
  * and answers every failure with a clear error body and a short code saying where it failed.
  * Where a request goes is the Router's decision; this file moves the bytes.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
@@ -20,7 +20,7 @@ import type { RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
 import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
 import { joinSockets, relayTcp } from './tcp.ts';
-import { sendUpstream } from './upstream.ts';
+import { UpstreamPools } from './upstream.ts';
 
 /**
  * The TLS termination hook, implemented by src/proxy/tls/ (certificates per hostname, ACME,
@@ -98,7 +98,7 @@ export class EdgeProxy {
   readonly #limits: ProxyLimits;
   readonly #router: Router;
   readonly #autostopper: Autostopper | undefined;
-  readonly #agent = new HttpAgent({ keepAlive: true, maxFreeSockets: 256 });
+  readonly #upstreams: UpstreamPools;
   readonly #listeners = new Map<number, Listener>();
   readonly #appInFlight = new Map<string, number>();
   readonly #sockets = new Set<Socket>();
@@ -110,6 +110,7 @@ export class EdgeProxy {
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
     this.#limits = { ...defaultProxyLimits, ...opts.limits };
+    this.#upstreams = new UpstreamPools(this.#limits.connectTimeoutMs);
     const autostarter = opts.control === undefined ? undefined : new Autostarter(opts.routes, opts.control, this.#limits.autostartTimeoutMs, opts.logger);
     this.#router = new Router({ routes: opts.routes, region: opts.region, limits: this.#limits, random: opts.random ?? Math.random, peers: opts.peers, autostarter });
     this.#autostopper =
@@ -144,7 +145,7 @@ export class EdgeProxy {
     this.#unsubscribe?.();
     this.#autostopper?.stop();
     this.#opts.peers?.stop();
-    this.#agent.destroy();
+    await this.#upstreams.close();
     for (const socket of this.#sockets) socket.destroy();
     await Promise.all(
       [...this.#listeners.values()].map(
@@ -365,17 +366,15 @@ export class EdgeProxy {
       if (hops > 0) headers[replayHopsHeader] = String(hops);
       if (route.kind === 'peer') this.#markForPeer(headers, q, facts);
       const { host, port } = route.kind === 'machine' ? { host: route.target.address, port: route.target.port } : { host: hostOf(route.peer.address), port: portOf(route.peer.address) };
-      const call = sendUpstream({
+      const call = this.#upstreams.send({
         host,
         port,
         method,
         path: req.url ?? '/',
         headers,
         body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.bytes : body.stream,
-        connectTimeoutMs: this.#limits.connectTimeoutMs,
-        agent: this.#agent,
       });
-      const abort = (): void => void call.request.destroy();
+      const abort = call.abort;
       res.once('close', abort);
       const outcome = await call.outcome;
       if (outcome.kind === 'error') {
@@ -384,9 +383,9 @@ export class EdgeProxy {
         this.#markTried(route, q);
         if (res.destroyed) return;
         const { error, connected } = outcome;
-        // Safe to send again: the body is still in hand, and the target saw nothing (no connection),
-        // or a pooled connection was already closed by it, or the method is idempotent.
-        const safe = body.kind !== 'streamed' && (!connected || (outcome.reusedSocket && error.code === 'ECONNRESET') || idempotentMethods.has(method));
+        // Safe to send again: the body is still in hand, and the target saw nothing (no connection)
+        // or the method is idempotent. (A pooled connection the target had closed is retried by the pool.)
+        const safe = body.kind !== 'streamed' && (!connected || idempotentMethods.has(method));
         lastFailure = { who: route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`, error, connected };
         this.#opts.logger.warn({ app: q.app, to: lastFailure.who, err: error.code ?? error.message }, 'upstream failed');
         if (safe && attempts < this.#limits.attemptsPerRequestMax) continue;
@@ -397,7 +396,7 @@ export class EdgeProxy {
       const replayHeader = response.headers['fly-replay'];
       if (route.kind === 'machine' && typeof replayHeader === 'string') {
         res.off('close', abort);
-        response.resume();
+        response.discard();
         this.#opts.routes.release(route.target);
         const instruction = parseReplay(replayHeader);
         const refusal =
@@ -421,8 +420,8 @@ export class EdgeProxy {
         continue;
       }
       res.off('close', abort);
-      writeHead(res, response.statusCode ?? 502, responseHeaders(response.headers, servedBy(route)));
-      relayBody(response, res, () => this.#forget(route));
+      writeHead(res, response.statusCode, responseHeaders(response.headers, servedBy(route)));
+      response.pipeTo(res, () => this.#forget(route));
       return;
     }
   }
@@ -534,28 +533,6 @@ export class EdgeProxy {
       upstream.end();
     });
   }
-}
-
-/**
- * Streams the machine's response body to the client: a machine that dies mid-body ends the
- * client's response too, and a client that goes away stops the machine's. `done` runs once.
- * (pipe plus close handlers: stream.pipeline costs an AbortController per response.)
- */
-function relayBody(response: IncomingMessage, res: ClientResponse, done: () => void): void {
-  let finished = false;
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    done();
-  };
-  response.on('error', () => res.destroy());
-  response.on('aborted', () => res.destroy());
-  res.once('close', () => {
-    if (!response.complete) response.destroy();
-    finish();
-  });
-  res.once('finish', finish);
-  response.pipe(res as NodeJS.WritableStream);
 }
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
