@@ -1,14 +1,15 @@
 /**
  * A fleet as root on the simulated network (ams × 1, iad × 2; oci machines in their own
  * namespaces): a machine in iad is served through the ams proxy with the inter-region delay on
- * the way; a host whose namespace is cut off (packets dropped, not refused) is routed around
+ * the way; machines resolve each other with dig over `.internal` (with the control host stopped
+ * too); a host whose namespace is cut off (packets dropped, not refused) is routed around
  * within 5 seconds, measured and printed; fleet down removes every namespace and interface.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { fleetDown, readFleet } from '../../src/fleet/index.ts';
+import { fleetDown, isFleetProcess, readFleet } from '../../src/fleet/index.ts';
 import { canSimulateNetwork } from '../../src/fleet/simulated-network.ts';
 import { sleep, type Machine } from '../../src/lib/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -66,6 +67,24 @@ describe('a fleet on the simulated network', { skip }, () => {
       assert.match(stdout, /^HTTP\/1\.1 200/, `a client in ${client.region} is served`);
       assert.match(stdout, /aloft-region: iad/i);
     }
+  });
+
+  it('machines resolve each other by .internal names, also with the control host stopped', async () => {
+    const [a, b] = await Promise.all([...machines.values()].map((m) => t.call<Machine>('GET', `/v1/apps/${t.app}/machines/${m.id}`)));
+    const { stdout: namespaces } = await run('ip', ['netns', 'list']);
+    const netns = namespaces.split('\n').map((l) => l.split(' ')[0]!).find((n) => n.endsWith(`-${a!.id}`));
+    assert.ok(netns !== undefined, `machine ${a!.id} has a network namespace`);
+    // dig from inside the machine's namespace: the resolver knows its organization by its 6PN source.
+    const dig = async (type: string, name: string): Promise<string[]> =>
+      (await run('ip', ['netns', 'exec', netns, 'dig', '@fdaa::3', '+short', '+time=2', '+tries=2', type, name])).stdout.trim().split('\n').filter((l) => l !== '').sort();
+    const expected = [a!.private_ip, b!.private_ip].sort();
+    assert.deepEqual(await dig('AAAA', `${t.app}.internal`), expected);
+    assert.deepEqual(await dig('AAAA', `${b!.id}.vm.${t.app}.internal`), [b!.private_ip]);
+    const pid = readFleet(t.dataDir)!.control!.pid;
+    process.kill(pid, 'SIGTERM');
+    await eventually('the control host to be gone', () => !isFleetProcess(pid, t.dataDir));
+    assert.deepEqual(await dig('AAAA', `${t.app}.internal`), expected, 'answers come from the state layer, not the control host');
+    assert.equal((await getThrough(proxyOf('ams-1'), t.app)).status, 200, 'and the app keeps serving');
   });
 
   it('routes around a host whose namespace is cut off within 5 seconds', async () => {
