@@ -47,7 +47,7 @@ export class ReleaseStore {
       const running = this.#db.prepare("SELECT version FROM releases WHERE app_id = ? AND status = 'running'").get(appId) as { version: number } | undefined;
       if (running !== undefined) {
         throw new ConflictError('deploy_in_progress', `release v${running.version} of this app is still being deployed`, {
-          hint: 'wait for it to finish; if its deploy was interrupted, mark it failed with `aloft releases abort`',
+          hint: 'wait for it to finish; if its deploy was interrupted, mark it failed with `aloft releases abort -a APP`',
         });
       }
       const last = this.#db.prepare('SELECT MAX(version) AS v FROM releases WHERE app_id = ?').get(appId) as { v: number | null };

@@ -78,6 +78,6 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   tokenRoutes(app, ctx);
   releaseRoutes(app, ctx);
   if (opts.secrets !== undefined) secretRoutes(app, ctx, opts.secrets);
-  if (opts.registryGc !== undefined) registryRoutes(app, ctx, opts.registryGc);
+  registryRoutes(app, ctx, opts.registryGc);
   return app;
 }

@@ -40,4 +40,10 @@ export class CliContext {
   client(): ApiClient {
     return new ApiClient(this.endpoints);
   }
+
+  /** The platform registry's URL: from the endpoints, or asked of the API when they do not say. */
+  async registryUrl(): Promise<string> {
+    const known = this.endpoints.registry;
+    return known !== '' ? known : (await this.client().call<{ url: string }>('GET', '/v1/registry')).url;
+  }
 }

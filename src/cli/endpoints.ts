@@ -88,7 +88,15 @@ export function resolveEndpoints(dataDir: string, flags: EndpointFlags = {}): En
       hint: 'start one with `aloft up` (in another terminal), log in with `aloft auth login --api URL`, or set ALOFT_API_URL and ALOFT_API_TOKEN',
     });
   }
-  return { api, token, proxy: env('ALOFT_PROXY_URL') ?? file?.proxy ?? '', registry: env('ALOFT_REGISTRY_URL') ?? file?.registry ?? '' };
+  // The file's proxy and registry belong to the file's platform: with another API they would
+  // send images to one platform and deploys to another, so then they are asked of the API instead.
+  const sameAsFile = file !== undefined && api === file.api;
+  return {
+    api,
+    token,
+    proxy: env('ALOFT_PROXY_URL') ?? (sameAsFile ? file.proxy : ''),
+    registry: env('ALOFT_REGISTRY_URL') ?? (sameAsFile ? file.registry : ''),
+  };
 }
 
 /** An environment variable, where set and not empty. */

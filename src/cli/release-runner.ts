@@ -25,6 +25,14 @@ export async function runRelease(options: RunReleaseOptions): Promise<{ release:
   const strategy = options.strategy ?? config.deploy.strategy;
   const release = await client.call<Release>('POST', `/v1/apps/${app}/releases`, { image: options.image, strategy, config, description: options.description });
   err(`${pc.cyan('==>')} release v${release.version} of ${app}: ${options.image} (${strategy})\n`);
+  // Ctrl-C mid-deploy records the release as failed, so the next deploy is not blocked by it.
+  const onInterrupt = (): void => {
+    void client
+      .call('POST', `/v1/apps/${app}/releases/${release.id}/finish`, { status: 'failed', failure: abortedFailure('by Ctrl-C') })
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
   try {
     const outcomes = await rollout({
       target: apiDeployTarget(client),
@@ -43,5 +51,12 @@ export async function runRelease(options: RunReleaseOptions): Promise<{ release:
       err(`${pc.yellow('warning:')} could not record the failure on release v${release.version}: ${asAloftError(finishError).message}\n`);
     });
     throw failure;
+  } finally {
+    process.off('SIGINT', onInterrupt);
   }
+}
+
+/** The failure recorded on a release whose deploy was cut short. */
+export function abortedFailure(how: string): Record<string, unknown> {
+  return { error: `the deploy was interrupted (${how}); machines may be on either release`, code: 'deploy_aborted', fault: 'user' };
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AppConfigError, findAppConfigFile, loadAppConfig, machineConfigFor, parseAppConfig, processGroups } from '../../src/deploy/index.ts';
+import { AppConfigError, appConfigSchema, findAppConfigFile, loadAppConfig, machineConfigFor, parseAppConfig, processGroups } from '../../src/deploy/index.ts';
 import { machineConfigSchema, parseOrThrow } from '../../src/lib/index.ts';
 
 /** The shape `fly launch` writes for a Node.js app, with a worker group and a volume added. */
@@ -213,4 +213,15 @@ test('aloft.toml is preferred over fly.toml, and a missing file says how to make
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a parsed config parses again to itself, so a release stored as parsed can be rolled back to', () => {
+  const { config } = parseAppConfig(flyToml, 'fly.toml');
+  assert.deepEqual(appConfigSchema.parse(JSON.parse(JSON.stringify(config))), config);
+});
+
+test('an unknown key inside a single [mounts] table warns like any other', () => {
+  const { config, warnings } = parseAppConfig("app = 'data'\n[mounts]\n  source = 'data'\n  destination = '/data'\n  snapshot_retention = 5\n", 'fly.toml');
+  assert.deepEqual(warnings.map((w) => [w.key, w.line]), [['mounts.snapshot_retention', 5]]);
+  assert.deepEqual(config.mounts, [{ source: 'data', destination: '/data' }]);
 });

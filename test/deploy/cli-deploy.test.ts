@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { writeExampleRootfs } from '../../src/build/index.ts';
+import { ApiClient } from '../../src/cli/api-client.ts';
 import type { Machine } from '../../src/lib/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -43,7 +44,7 @@ before(async () => {
   try {
     await writeExampleRootfs(rootfs);
     // A CGI script that shows the greeting, so each release's env is visible through the proxy.
-    await writeFile(join(rootfs, 'www', 'cgi-bin', 'env'), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ngreeting=%s\\n" "$GREETING"\n', { mode: 0o755 });
+    await writeFile(join(rootfs, 'www', 'cgi-bin', 'env'), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ngreeting=%s\\nmotd=%s\\n" "$GREETING" "$(cat /etc/motd 2>/dev/null)"\n', { mode: 0o755 });
     const imported = await cli(['images', 'import', rootfs, '--tag', 'site:v1', '--cmd', '/bin/sh /start.sh', '--port', '8080']);
     assert.equal(imported.code, 0, imported.stderr);
   } finally {
@@ -159,6 +160,44 @@ describe('aloft deploy', () => {
       assert.match(deployed.stderr, /aloft launch/);
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('an interrupted deploy blocks the next until it is aborted, and says so', async () => {
+    const client = new ApiClient(p.endpoints);
+    // As a deploy killed mid-way leaves it: a release begun and never finished.
+    await client.call('POST', `/v1/apps/${app}/releases`, { image: 'x', strategy: 'rolling', config: {}, description: 'killed' });
+    await writeConfig("[env]\n  GREETING = 'after-abort'\n\n[http_service]\n  internal_port = 8080\n");
+    const blocked = await cli(['deploy', dir]);
+    assert.equal(blocked.code, 2, blocked.stderr);
+    assert.match(blocked.stderr, /still being deployed/);
+    assert.match(blocked.stderr, /aloft releases abort/);
+    const aborted = await cli(['releases', 'abort', '-a', app]);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
+    assert.equal(releases[1]!.status, 'failed');
+    assert.equal(releases[1]!.failure!.code, 'deploy_aborted');
+    assert.equal(releases[0]!.status, 'complete');
+  });
+
+  it('a CLI that knows only the API deploys too; local files ride along; mounts warn', async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), 'aloft-nofile-'));
+    try {
+      await writeFile(join(dir, 'motd.txt'), 'welcome aboard');
+      await writeConfig("[env]\n  GREETING = 'api-only'\n\n[http_service]\n  internal_port = 8080\n\n[[files]]\n  guest_path = '/etc/motd'\n  local_path = 'motd.txt'\n\n[mounts]\n  source = 'data'\n  destination = '/data'\n");
+      // No endpoints.json here: the API's URL and a token are all this CLI has.
+      const deployed = await runCli(['--data-dir', elsewhere, '--api-url', p.endpoints.api, '--access-token', p.endpoints.token, 'deploy', dir]);
+      assert.equal(deployed.code, 0, deployed.stderr);
+      assert.match(deployed.stderr, /warning: \[mounts\] data → \/data is valid, but volumes are not available yet/);
+      const text = await eventually('the new release served', async () => {
+        const t = await page();
+        return t.includes('greeting=api-only') ? t : undefined;
+      });
+      assert.match(text, /motd=welcome aboard/);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
     }
   });
 });

@@ -62,7 +62,8 @@ export function buildCommand(program: Command): void {
     .option('--org <slug>', 'organization', 'personal')
     .action(async (dir: string | undefined, opts: BuildOptions, cmd: Command) => {
       const ctx = new CliContext(cmd);
-      const { registry, token } = ctx.endpoints;
+      const { token } = ctx.endpoints;
+      const registry = await ctx.registryUrl();
       const built = await buildImage({
         dir: dir ?? '.',
         image: opts.image,

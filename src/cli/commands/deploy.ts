@@ -4,6 +4,7 @@
  * lists releases; `aloft releases rollback [VERSION]` deploys an earlier release's image and
  * config again as a new release.
  */
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import pc from 'picocolors';
@@ -13,7 +14,7 @@ import { expandImageRef, parseOrThrow, ValidationError, type Release } from '../
 import type { AppView } from '../api-client.ts';
 import { CliContext } from '../context.ts';
 import { err, printJson, printTable, success } from '../output.ts';
-import { runRelease } from '../release-runner.ts';
+import { abortedFailure, runRelease } from '../release-runner.ts';
 import { parseBuildArgs, printBuildProgress } from './build.ts';
 import { requireApp } from './common.ts';
 
@@ -67,14 +68,31 @@ export function deployCommands(program: Command): void {
     });
 
   releases
+    .command('abort')
+    .description('mark a release whose deploy was interrupted as failed, so the app can be deployed again')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = new CliContext(cmd);
+      const app = requireApp(ctx.options.app);
+      const client = ctx.client();
+      const { releases: list } = await client.call<{ releases: Release[] }>('GET', `/v1/apps/${app}/releases`);
+      const running = list.find((r) => r.status === 'running');
+      if (running === undefined) throw new ValidationError(`no release of ${app} is being deployed`, { field: 'release', hint: 'see `aloft releases -a APP`' });
+      const aborted = await client.call<Release>('POST', `/v1/apps/${app}/releases/${running.id}/finish`, { status: 'failed', failure: abortedFailure('by `aloft releases abort`') });
+      if (ctx.options.json) printJson(aborted);
+      else success(`release v${aborted.version} of ${app} marked failed; its machines are as the interrupted deploy left them (see aloft status)`);
+    });
+
+  releases
     .command('rollback [version]')
-    .description('deploy an earlier release again (default: the last complete one before the newest)')
+    .description('deploy an earlier release again (default: the complete one before the one running now)')
     .action(async (version: string | undefined, _opts: unknown, cmd: Command) => {
       const ctx = new CliContext(cmd);
       const app = requireApp(ctx.options.app);
       const client = ctx.client();
       const { releases: list } = await client.call<{ releases: Release[] }>('GET', `/v1/apps/${app}/releases`);
-      const target = version === undefined ? list.slice(1).find((r) => r.status === 'complete') : await client.call<Release>('GET', `/v1/apps/${app}/releases/${encodeURIComponent(version)}`);
+      // What runs now is the newest complete release; the default goes one complete release further back.
+      const complete = list.filter((r) => r.status === 'complete');
+      const target = version === undefined ? complete[1] : await client.call<Release>('GET', `/v1/apps/${app}/releases/${encodeURIComponent(version)}`);
       if (target === undefined) {
         throw new ValidationError(`app ${app} has no earlier complete release to return to`, { field: 'version', hint: 'see `aloft releases -a APP` and name a version' });
       }
@@ -106,21 +124,26 @@ export interface DeploySourceOptions {
 export async function deploySource(ctx: CliContext, opts: DeploySourceOptions): Promise<void> {
   const loaded = await loadAppConfig(opts.file);
   for (const warning of loaded.warnings) err(`${pc.yellow('warning:')} ${warning.message}\n`);
+  for (const mount of loaded.config.mounts) {
+    err(`${pc.yellow('warning:')} [mounts] ${mount.source} → ${mount.destination} is valid, but volumes are not available yet: what the app writes there is lost when a machine is updated\n`);
+  }
+  const config = { ...loaded.config, files: await Promise.all(loaded.config.files.map((f) => inlineLocalFile(f, opts.source))) };
   const app = requireApp(ctx.options.app ?? loaded.config.app);
   const client = ctx.client();
   const view = await client.call<AppView>('GET', `/v1/apps/${app}`);
   const endpoints = ctx.endpoints;
+  const registryUrl = await ctx.registryUrl();
   const wanted = opts.image ?? loaded.config.build?.image;
   let image: string;
   if (wanted !== undefined) {
-    image = expandImageRef(wanted, view.organization.slug, new URL(endpoints.registry).host);
+    image = expandImageRef(wanted, view.organization.slug, new URL(registryUrl).host);
   } else {
     const built = await buildImage({
       dir: opts.source,
       // A tag per deployment keeps every release's image pullable for a rollback.
       image: `${app}:deployment-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}`,
       org: view.organization.slug,
-      registry: { url: endpoints.registry, token: endpoints.token },
+      registry: { url: registryUrl, token: endpoints.token },
       dataDir: ctx.options.dataDir,
       buildArgs: { ...loaded.config.build?.args, ...opts.buildArgs },
       ...(loaded.config.build?.dockerfile === undefined ? {} : { dockerfile: loaded.config.build.dockerfile }),
@@ -131,11 +154,27 @@ export async function deploySource(ctx: CliContext, opts: DeploySourceOptions): 
   const { release, outcomes } = await runRelease({
     client,
     app,
-    config: loaded.config,
+    config,
     image,
     ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
     description: `deploy of ${opts.file}`,
   });
   if (ctx.options.json) printJson({ release, outcomes });
   else success(`release v${release.version} of ${app} is live (${outcomes.map((o) => `${o.group}: ${o.action}`).join(', ')})`);
+}
+
+/**
+ * A `[[files]]` entry with `local_path` carries the file's content inline (base64, as the
+ * Machines API takes it), so the release holds it and a rollback needs no source directory.
+ */
+async function inlineLocalFile(file: AppConfig['files'][number], source: string): Promise<AppConfig['files'][number]> {
+  if (file.local_path === undefined) return file;
+  const { local_path: localPath, ...rest } = file;
+  let content: Buffer;
+  try {
+    content = await readFile(resolve(source, localPath));
+  } catch {
+    throw new AppConfigError(`[[files]] ${file.guest_path}: cannot read local_path ${localPath}`, { file: source, key: 'files.local_path' }, 'give a path relative to the app directory');
+  }
+  return { ...rest, raw_value: content.toString('base64') };
 }

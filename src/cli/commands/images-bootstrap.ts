@@ -18,7 +18,8 @@ export function imagesBootstrapCommand(images: Command): void {
     .action(async (distro: string, opts: { org: string; cacheDir?: string }, cmd: Command) => {
       if (distro !== 'debian') throw new ValidationError(`cannot bootstrap '${distro}'`, { field: 'distro', hint: 'only `aloft images bootstrap debian` exists' });
       const ctx = new CliContext(cmd);
-      const { registry, token } = ctx.endpoints;
+      const { token } = ctx.endpoints;
+      const registry = await ctx.registryUrl();
       const result = await bootstrapDebian({
         registry: { url: registry, token },
         dataDir: ctx.options.dataDir,

@@ -32,7 +32,8 @@ export function imagesCommands(program: Command): void {
     .option('--port <port>', 'for a root filesystem: the port it listens on')
     .action(async (path: string, opts: { tag: string; org: string; cmd?: string; port?: string }, cmd: Command) => {
       const ctx = new CliContext(cmd);
-      const { registry, token } = ctx.endpoints;
+      const { token } = ctx.endpoints;
+      const registry = await ctx.registryUrl();
       const target = imageTarget(opts.tag, opts.org, registry);
       const client = new RegistryClient({ url: registry, credentials: { password: token } });
       const done = progress(`importing ${path} as ${target.reference}`);

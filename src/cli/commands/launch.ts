@@ -35,23 +35,23 @@ export function launchCommand(program: Command): void {
       const ctx = new CliContext(cmd);
       const source = resolve(dir ?? '.');
       const ask = await prompter(opts.yes === true);
-      let file = await findAppConfigFile(source);
+      const existing = await findAppConfigFile(source);
       let app: string;
-      if (file !== undefined) {
-        app = (await loadAppConfig(file)).config.app ?? (await ask('App name', defaultName(source)));
-        err(`using the existing ${file}\n`);
+      let write: { path: string; text: string } | undefined;
+      if (existing !== undefined) {
+        err(`using the existing ${existing}\n`);
+        app = opts.name ?? (await loadAppConfig(existing)).config.app ?? (await ask('App name', defaultName(source)));
       } else {
         const detected = await detectSource(source);
         success(`detected ${detected.kind === 'node' ? 'a Node.js app' : 'a Dockerfile'}, serving port ${detected.port}`);
         app = opts.name ?? (await ask('App name', sanitize(detected.name)));
         const region = opts.region ?? (await ask('Primary region', (ctx.endpoints as { region?: string }).region ?? 'dev'));
-        file = join(source, 'aloft.toml');
-        await writeFile(file, configText(app, region, detected.port, detected.kind), { flag: 'wx' });
-        success(`wrote ${file}`);
+        write = { path: join(source, 'aloft.toml'), text: configText(app, region, detected.port, detected.kind) };
       }
       if (!appNamePattern.test(app)) {
         throw new ValidationError(`'${app}' is not a valid app name`, { field: 'name', hint: 'use lowercase letters, digits and dashes, starting with a letter' });
       }
+      // The app is created before the config is written, so a taken name leaves no file behind.
       const client = ctx.client();
       try {
         await client.createApp(app, opts.org);
@@ -62,6 +62,11 @@ export function launchCommand(program: Command): void {
           hint: `deploy to it with \`aloft deploy ${dir ?? '.'}\` if it is yours, or launch under another name with --name`,
         });
       }
+      if (write !== undefined) {
+        await writeFile(write.path, write.text, { flag: 'wx' });
+        success(`wrote ${write.path}`);
+      }
+      const file = write?.path ?? existing!;
       ctx.options.app = app;
       if (opts.deploy) await deploySource(ctx, { source, file });
       else success(`not deployed; deploy with: aloft deploy ${dir ?? '.'}`);

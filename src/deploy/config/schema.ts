@@ -166,18 +166,20 @@ const deploy = z.strictObject({
 /**
  * A `[processes]` command, split into argv as a shell would split words. Shell operators
  * (pipes, `&&`, redirects) are refused: no shell runs the command, so they would not work.
+ * An already-split argv (a stored release's config read back) is taken as it is.
  */
-const processCommand = z
-  .string()
-  .min(1, 'the command that starts this process group')
-  .transform((command, ctx) => {
-    const words = parseShellWords(command);
-    if (words.length === 0 || words.some((w) => typeof w !== 'string')) {
-      ctx.addIssue({ code: 'custom', message: `'${command}' uses shell syntax, but process commands run without a shell: write "sh -c '...'"` });
-      return z.NEVER;
-    }
-    return words as string[];
-  });
+const processCommand = z.union([z.string(), z.array(z.string().min(1)).min(1)]).transform((command, ctx) => {
+  if (Array.isArray(command)) return command;
+  const words = parseShellWords(command);
+  if (words.length === 0 || words.some((w) => typeof w !== 'string')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: words.length === 0 ? 'the command that starts this process group' : `'${command}' uses shell syntax, but process commands run without a shell: write "sh -c '...'"`,
+    });
+    return z.NEVER;
+  }
+  return words as string[];
+});
 
 /** A table given once (`[mounts]`) or as an array (`[[mounts]]`) means the same. */
 function oneOrMany<T extends z.ZodType>(item: T) {

@@ -11,6 +11,7 @@ export type DeployFailureCause =
   | 'release_command_failed' // the release command exited non-zero
   | 'config' // the config asks for something impossible
   | 'capacity' // no host in the region can take a machine
+  | 'request' // the platform refused a request the deploy made (e.g. the token does not allow it)
   | 'platform'; // a host or component of ours failed
 
 const faultOf: Record<DeployFailureCause, Fault> = {
@@ -19,8 +20,15 @@ const faultOf: Record<DeployFailureCause, Fault> = {
   release_command_failed: 'app',
   config: 'config',
   capacity: 'capacity',
+  request: 'user',
   platform: 'platform',
 };
+
+/** The failure class of an error of the given fault, for errors that are not the deploy's own. */
+export function failureOf(fault: Fault): DeployFailureCause {
+  const byFault: Record<Fault, DeployFailureCause> = { app: 'app_crashed', config: 'config', capacity: 'capacity', user: 'request', platform: 'platform' };
+  return byFault[fault];
+}
 
 export interface RollbackReport {
   machine: string;
@@ -57,8 +65,7 @@ export class DeployError extends AloftError {
 export function deployErrorFrom(err: unknown, doing: string): DeployError {
   if (err instanceof DeployError) return err;
   if (err instanceof AloftError) {
-    const failure: DeployFailureCause = err.fault === 'capacity' ? 'capacity' : err.fault === 'platform' ? 'platform' : err.fault === 'app' ? 'app_crashed' : 'config';
-    return new DeployError(failure, `${doing}: ${err.message}`, { hint: err.hint ?? 'see the message above', details: { code: err.code, ...err.details }, cause: err });
+    return new DeployError(failureOf(err.fault), `${doing}: ${err.message}`, { hint: err.hint ?? 'see the message above', details: { code: err.code, ...err.details }, cause: err });
   }
   return new DeployError('platform', `${doing}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'a fault of the platform, not your app; try again or report it', cause: err });
 }

@@ -4,7 +4,7 @@
  * the platform failed (which host), or time ran out (in which state).
  */
 import { explainMachineEvents, sleep, type Machine } from '../../lib/index.ts';
-import { DeployError } from './errors.ts';
+import { DeployError, failureOf } from './errors.ts';
 import type { DeployTarget } from './target.ts';
 
 /** How often a deploy looks at the machines it is waiting for. */
@@ -35,7 +35,7 @@ export async function waitHealthy(target: DeployTarget, app: string, machineId: 
     last = await target.getMachine(app, machineId);
     const problem = explainMachineEvents(last, options.knownEvents);
     if (problem !== undefined) {
-      throw new DeployError(problem.fault === 'app' ? 'app_crashed' : problem.fault === 'platform' ? 'platform' : 'config', problem.message, {
+      throw new DeployError(failureOf(problem.fault), problem.message, {
         hint: problem.hint ?? 'see the machine status',
         details: { ...problem.details, machine: machineId, host: last.host_id },
       });
@@ -60,7 +60,7 @@ export async function waitExited(target: DeployTarget, app: string, machineId: s
     const failed = machine.events.find((e) => e.type === 'failed');
     if (failed !== undefined) {
       const problem = explainMachineEvents(machine, new Set())!;
-      throw new DeployError(problem.fault === 'platform' ? 'platform' : 'config', `release command machine: ${problem.message}`, { hint: problem.hint ?? '', details: problem.details });
+      throw new DeployError(problem.fault === 'app' ? 'release_command_failed' : failureOf(problem.fault), `release command machine: ${problem.message}`, { hint: problem.hint ?? '', details: problem.details });
     }
     if (performance.now() > deadline) {
       throw new DeployError('release_command_failed', `the release command did not finish within ${Math.round(timeoutMs / 1000)}s`, {

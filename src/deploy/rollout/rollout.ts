@@ -4,6 +4,7 @@
  * a group with no machines yet gets its first ones, and machines of groups the config no longer
  * has are destroyed once every group is healthy.
  */
+import { parse as parseShellWords } from 'shell-quote';
 import { durationToMs, machineConfigSchema, parseOrThrow, type Machine, type MachineConfigInput } from '../../lib/index.ts';
 import { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef } from '../config/machine-configs.ts';
 import type { AppConfig, DeployStrategy } from '../config/schema.ts';
@@ -69,7 +70,7 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
       const plan: GroupPlan = { group, config: machineConfig, machines: stale };
       await strategy(ctx, plan);
     }
-    outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: current.map((m) => m.id) });
+    outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: [] });
   }
   for (const [group, machines] of byGroup) {
     if (groups.includes(group)) continue;
@@ -77,6 +78,9 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
     for (const machine of machines) await target.destroyMachine(app, machine.id);
     outcomes.push({ group, action: 'removed', machines: machines.map((m) => m.id) });
   }
+  // Bluegreen and replacements change which machines a group has: report what runs now.
+  const now = Map.groupBy((await target.listMachines(app)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying'), groupOf);
+  for (const outcome of outcomes) if (outcome.action === 'updated' || outcome.action === 'unchanged') outcome.machines = (now.get(outcome.group) ?? []).map((m) => m.id);
   return outcomes;
 }
 
@@ -88,7 +92,7 @@ async function runReleaseCommand(ctx: RolloutContext, options: RolloutOptions, b
     ...regionOf(options),
     config: {
       ...base,
-      init: { ...base.init, cmd: ['/bin/sh', '-c', command] },
+      init: { ...base.init, cmd: releaseArgv(command) },
       env: { ...base.env, RELEASE_COMMAND: '1' },
       services: [],
       checks: {},
@@ -107,6 +111,15 @@ async function runReleaseCommand(ctx: RolloutContext, options: RolloutOptions, b
   } finally {
     await ctx.target.destroyMachine(ctx.app, machine.id).catch(() => undefined);
   }
+}
+
+/**
+ * The release command as argv: split into words when it is a plain command, so images without a
+ * shell can run it; through `/bin/sh -c` only when it uses shell syntax (`&&`, pipes, `;`).
+ */
+function releaseArgv(command: string): string[] {
+  const words = parseShellWords(command);
+  return words.every((w): w is string => typeof w === 'string') && words.length > 0 ? words : ['/bin/sh', '-c', command];
 }
 
 function regionOf(options: RolloutOptions): { region?: string } {

@@ -41,31 +41,35 @@ export function batchSize(maxUnavailable: number, machines: number): number {
   return Math.max(1, Math.min(n, machines));
 }
 
-interface Updated {
-  machine: Machine;
-  previous: MachineConfigInput;
-}
+/**
+ * What a strategy changed, so a failure can undo it: a machine updated in place (back to its
+ * previous config), or one replaced because its host could not take the new size (the
+ * replacement is destroyed; the old machine is kept running until the group has succeeded).
+ */
+type Change = { kind: 'updated'; machine: Machine; previous: MachineConfigInput } | { kind: 'replaced'; old: Machine; replacement: Machine };
 
 async function rolling(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
-  const updated: Updated[] = [];
+  const changes: Change[] = [];
   const size = batchSize(ctx.maxUnavailable, plan.machines.length);
   for (let i = 0; i < plan.machines.length; i += size) {
     const batch = plan.machines.slice(i, i + size);
     try {
-      await Promise.all(batch.map((machine) => updateAndWait(ctx, plan, machine, updated, true)));
+      await settleAll(batch.map((machine) => updateAndWait(ctx, plan, machine, changes, true)));
     } catch (err) {
-      throw deployErrorFrom(err, `updating ${plan.group} machines`).withRollback(await rollBack(ctx, updated));
+      throw deployErrorFrom(err, `updating ${plan.group} machines`).withRollback(await rollBack(ctx, changes));
     }
   }
+  await retireReplaced(ctx, changes);
 }
 
 async function immediate(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
-  const updated: Updated[] = [];
+  const changes: Change[] = [];
   try {
-    await Promise.all(plan.machines.map((machine) => updateAndWait(ctx, plan, machine, updated, false)));
+    await settleAll(plan.machines.map((machine) => updateAndWait(ctx, plan, machine, changes, false)));
   } catch (err) {
-    throw deployErrorFrom(err, `updating ${plan.group} machines`).withRollback(await rollBack(ctx, updated));
+    throw deployErrorFrom(err, `updating ${plan.group} machines`).withRollback(await rollBack(ctx, changes));
   }
+  await retireReplaced(ctx, changes);
 }
 
 async function canary(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
@@ -92,7 +96,7 @@ async function bluegreen(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
   }
   const green: Machine[] = [];
   try {
-    await Promise.all(plan.machines.map((blue) => createAndWait(ctx, plan, blue.region, true, green)));
+    await settleAll(plan.machines.map((blue) => createAndWait(ctx, plan, blue.region, true, green)));
     for (const machine of green) await ctx.target.uncordon(ctx.app, machine.id);
   } catch (err) {
     const report = await Promise.all(green.map((m) => destroyReport(ctx, m.id)));
@@ -102,42 +106,57 @@ async function bluegreen(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
   for (const blue of plan.machines) await destroyQuietly(ctx, blue.id);
 }
 
-async function updateAndWait(ctx: RolloutContext, plan: GroupPlan, machine: Machine, updated: Updated[], requireChecks: boolean): Promise<void> {
-  ctx.progress({ step: 'update', group: plan.group, machine: machine.id, message: `updating ${machine.id}` });
+/**
+ * Waits for every promise, then throws the first failure: undoing changes while siblings are
+ * still in flight would let a late update land after its rollback.
+ */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+}
+
+async function updateAndWait(ctx: RolloutContext, plan: GroupPlan, listed: Machine, changes: Change[], requireChecks: boolean): Promise<void> {
+  ctx.progress({ step: 'update', group: plan.group, machine: listed.id, message: `updating ${listed.id}` });
+  // Read now, not from the listing the deploy began with: a machine asleep then may be serving now.
+  const machine = await ctx.target.getMachine(ctx.app, listed.id);
   const known = eventIds(machine);
-  // Recorded before the call: an update that fails half-way must still be rolled back.
-  updated.push({ machine, previous: machine.config });
   const asleep = isAsleep(machine);
+  // Recorded before the call: an update that fails half-way must still be rolled back.
+  const change: Change = { kind: 'updated', machine, previous: machine.config };
+  changes.push(change);
   try {
     await ctx.target.updateMachine(ctx.app, machine.id, plan.config, { skipLaunch: asleep });
   } catch (err) {
     // The host cannot take the new size: the machine moves to one that can, if any.
     if (!(err instanceof AloftError && err.fault === 'capacity')) throw err;
-    updated.pop();
-    await replace(ctx, plan, machine);
+    changes.splice(changes.indexOf(change), 1);
+    await replace(ctx, plan, machine, changes);
     return;
   }
   // A machine stopped on purpose (scaled to zero) takes the release when it next starts.
   if (asleep) return;
-  await waitHealthy(ctx.target, ctx.app, machine.id, { timeoutMs: ctx.waitTimeoutMs, knownEvents: known, previousInstance: machine.instance_id, requireChecks: requireChecks });
+  await waitHealthy(ctx.target, ctx.app, machine.id, { timeoutMs: ctx.waitTimeoutMs, knownEvents: known, previousInstance: machine.instance_id, requireChecks });
   ctx.progress({ step: 'healthy', group: plan.group, machine: machine.id, message: `${machine.id} healthy` });
 }
 
 /**
- * A machine its host cannot update in place is replaced: a new one on the new config, placed
- * wherever it fits in the region, must be healthy before the old one is destroyed. If it is not,
- * it is destroyed and the old machine is left as it was, so there is nothing to roll back.
+ * A machine its host cannot update in place is replaced by one on the new config, placed
+ * wherever it fits in the region. The old machine keeps running until the whole group has
+ * succeeded (retireReplaced), so a failure anywhere only has to destroy the replacement.
  */
-async function replace(ctx: RolloutContext, plan: GroupPlan, machine: Machine): Promise<void> {
+async function replace(ctx: RolloutContext, plan: GroupPlan, machine: Machine, changes: Change[]): Promise<void> {
   ctx.progress({ step: 'replace', group: plan.group, machine: machine.id, message: `host ${machine.host_id} cannot take the new size; replacing ${machine.id} on another host` });
   const created: Machine[] = [];
   try {
     await createAndWait(ctx, plan, machine.region, false, created);
-  } catch (err) {
-    await Promise.all(created.map((m) => destroyQuietly(ctx, m.id)));
-    throw err;
+  } finally {
+    for (const replacement of created) changes.push({ kind: 'replaced', old: machine, replacement });
   }
-  await destroyQuietly(ctx, machine.id);
+}
+
+async function retireReplaced(ctx: RolloutContext, changes: Change[]): Promise<void> {
+  for (const change of changes) if (change.kind === 'replaced') await destroyQuietly(ctx, change.old.id);
 }
 
 function isAsleep(machine: Machine): boolean {
@@ -157,10 +176,15 @@ export async function createAndWait(ctx: RolloutContext, plan: GroupPlan, region
   return healthy;
 }
 
-/** Puts each machine back on its previous config and, unless it was asleep, waits for it to be healthy again. */
-async function rollBack(ctx: RolloutContext, updated: Updated[]): Promise<RollbackReport[]> {
+/**
+ * Undoes each change: a machine updated in place goes back to its previous config (and, unless
+ * it was asleep, must be healthy again); a replacement is destroyed, its old machine untouched.
+ */
+async function rollBack(ctx: RolloutContext, changes: Change[]): Promise<RollbackReport[]> {
   return Promise.all(
-    updated.map(async ({ machine, previous }) => {
+    changes.map(async (change) => {
+      if (change.kind === 'replaced') return destroyReport(ctx, change.replacement.id);
+      const { machine, previous } = change;
       ctx.progress({ step: 'rollback', machine: machine.id, message: `rolling ${machine.id} back` });
       try {
         const current = await ctx.target.getMachine(ctx.app, machine.id);
