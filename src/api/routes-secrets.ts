@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { objectBody, parseOrThrow } from '../lib/index.ts';
+import { objectBody, parseOrThrow, PlatformError } from '../lib/index.ts';
 import { describeSecrets, emptySecrets, updateSecrets, type MasterKey, type SealedSecrets } from '../secrets/index.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
 import type { AppRow } from './store.ts';
@@ -31,6 +31,10 @@ export function secretRoutes(app: FastifyInstance, ctx: ApiContext, opts: Secret
       opts.publisher.publish(stored);
     } catch (err) {
       ctx.logger.error({ err, app: row.name }, 'sealed secrets stored but not yet published to the hosts');
+      throw new PlatformError('secrets_unpublished', `the secrets of ${row.name} are stored (version ${bundle.version}) but could not be sent to the hosts`, {
+        status: 503,
+        hint: 'machines keep the previous values until the state layer takes them; the API publishes every app again when it restarts',
+      });
     }
     return { version: bundle.version, secrets: describeSecrets(bundle) };
   };

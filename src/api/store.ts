@@ -130,8 +130,15 @@ export class CentralStore {
     return this.#db.prepare('SELECT * FROM apps WHERE org_slug = ? ORDER BY name').all(orgSlug) as AppRow[];
   }
 
+  /** Deletes the app with what only it used: its sealed secrets and its releases. */
   deleteApp(name: string): void {
-    this.#db.prepare('DELETE FROM apps WHERE name = ?').run(name);
+    this.#db.transaction(() => {
+      const row = this.#db.prepare('SELECT id FROM apps WHERE name = ?').get(name) as { id: string } | undefined;
+      if (row === undefined) return;
+      this.#db.prepare('DELETE FROM app_secrets WHERE app_id = ?').run(row.id);
+      this.#db.prepare('DELETE FROM releases WHERE app_id = ?').run(row.id);
+      this.#db.prepare('DELETE FROM apps WHERE id = ?').run(row.id);
+    })();
   }
 
   upsertHost(host: HostRow): void {

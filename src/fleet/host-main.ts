@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DriverName } from '../agent/index.ts';
 import { createLogger, systemClock } from '../lib/index.ts';
-import { loadOrCreateMasterKeys } from '../secrets/index.ts';
+import { loadMasterKeys } from '../secrets/index.ts';
 import { httpRevocationSource, Keyring, mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { defaultDnsAddress } from '../net/index.ts';
 import { startHost } from './host.ts';
@@ -88,7 +88,7 @@ const host = await startHost({
   registry: { url: required('registry') },
   keyring,
   revocations,
-  secretKeys: await loadOrCreateMasterKeys(join(required('fleet-dir'), secretKeysFile)),
+  secretKeys: await loadMasterKeys(join(required('fleet-dir'), secretKeysFile)),
   driver: values.driver as DriverName | 'auto',
   domain: values.domain!,
   clusterKey: Buffer.from(await secret('state-key')),

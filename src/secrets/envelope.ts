@@ -21,6 +21,11 @@ export const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A secret is an environment variable: keep one well under typical env and argv limits. */
 export const secretValueBytesMax = 64 * 1024;
 export const secretsPerAppMax = 200;
+/**
+ * A sealed bundle travels to every host in one state-layer transaction (512 KiB at most), so the
+ * whole bundle is kept well below that.
+ */
+export const sealedBundleBytesMax = 256 * 1024;
 
 /** A master key: wraps data keys; identified so keys can rotate while old bundles still open. */
 export interface MasterKey {
@@ -84,7 +89,15 @@ export function updateSecrets(bundle: SealedSecrets, changes: Readonly<Record<st
       hint: 'unset secrets the app no longer reads, or combine related values into one',
     });
   }
-  return { ...bundle, version: bundle.version + 1, values: [...values.values()].sort((a, b) => a.name.localeCompare(b.name)) };
+  const next = { ...bundle, version: bundle.version + 1, values: [...values.values()].sort((a, b) => a.name.localeCompare(b.name)) };
+  const size = Buffer.byteLength(JSON.stringify(next));
+  if (size > sealedBundleBytesMax) {
+    throw new SecretsError('secrets_too_large', 'user', `app '${bundle.app}' would hold ${Math.ceil(size / 1024)} KiB of sealed secrets; the limit is ${sealedBundleBytesMax / 1024} KiB in all`, {
+      status: 422,
+      hint: 'keep large material (certificates, files) in an image or a volume, and only keys in secrets',
+    });
+  }
+  return next;
 }
 
 /** Every value in the bundle, for a host starting a machine. */

@@ -12,4 +12,4 @@ export {
   type SealedSecrets,
   type SealedValue,
 } from './envelope.ts';
-export { loadOrCreateMasterKeys } from './master-key.ts';
+export { loadMasterKeys, loadOrCreateMasterKeys } from './master-key.ts';

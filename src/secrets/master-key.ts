@@ -38,6 +38,22 @@ export async function loadOrCreateMasterKeys(path: string): Promise<MasterKey[]>
   return parseMasterKeys(text, path);
 }
 
+/**
+ * Reads master keys that must already exist: a host opens bundles sealed by the control host,
+ * so a key of its own would open nothing.
+ */
+export async function loadMasterKeys(path: string): Promise<MasterKey[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new SecretsError('master_key_missing', 'platform', `the secrets master key file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+      hint: "give this host the control host's key file; without it no machine here can get its app's secrets",
+    });
+  }
+  return parseMasterKeys(text, path);
+}
+
 function parseMasterKeys(text: string, path: string): MasterKey[] {
   const unreadable = (why: string) =>
     new SecretsError('master_key_unreadable', 'platform', `the secrets master key file ${path} is unusable: ${why}`, {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { describeSecrets, emptySecrets, loadOrCreateMasterKeys, openSecrets, SecretsError, updateSecrets, type MasterKey } from '../../src/secrets/index.ts';
+import { describeSecrets, emptySecrets, loadMasterKeys, loadOrCreateMasterKeys, openSecrets, SecretsError, updateSecrets, type MasterKey } from '../../src/secrets/index.ts';
 
 const now = new Date('2026-11-22T00:00:00Z');
 const master: MasterKey = { id: 'mk_test', key: randomBytes(32) };
@@ -86,4 +86,10 @@ test('master keys are created once, private to the owner, and a damaged file is 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a bundle too large to travel to the hosts is refused, and hosts only load keys that exist', async () => {
+  const big = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`CERT_${i}`, 'x'.repeat(60 * 1024)]));
+  assert.throws(() => updateSecrets(emptySecrets('shop', master), big, [master], now), isSecretsError('secrets_too_large'));
+  await assert.rejects(loadMasterKeys(join(tmpdir(), `aloft-no-such-keys-${process.pid}.json`)), isSecretsError('master_key_missing'));
 });

@@ -35,7 +35,8 @@ export class InstanceDirs {
     const dir = this.dir(spec.machineId);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.instance.json.${randomHex(4)}`);
-    await writeFile(tmp, JSON.stringify(stored));
+    // 0600: the process environment in it holds the app's secrets.
+    await writeFile(tmp, JSON.stringify(stored), { mode: 0o600 });
     await rename(tmp, join(dir, 'instance.json'));
   }
 

@@ -89,7 +89,8 @@ export class OciDriver implements RuntimeDriver {
         hostStatusDir: status.dir,
         cgroupsPath: cgroupsPath(this.cgroupParent, spec.machineId),
       });
-      await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+      // 0600: the process environment in it holds the app's secrets.
+      await writeFile(join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       await this.dirs.writeSpec(spec);
     });
   }

@@ -72,10 +72,15 @@ export async function waitExited(target: DeployTarget, app: string, machineId: s
   }
 }
 
-/** Every check the config declares has reported, and all pass (an unreported check is not a pass). */
+/**
+ * The checks have reported and all pass. The agent reports every check it runs at once (as
+ * `warning` until the first probe), so an empty list while the config declares checks means
+ * "not reported yet", never "nothing to pass".
+ */
 function checksPassing(machine: Machine): boolean {
   const declared = Object.keys(machine.config.checks).length + machine.config.services.reduce((n, s) => n + (s.checks?.length ?? 0), 0);
-  return machine.checks.length >= declared && machine.checks.every((c) => c.status === 'passing');
+  if (declared > 0 && machine.checks.length === 0) return false;
+  return machine.checks.every((c) => c.status === 'passing');
 }
 
 function isRunningNewInstance(machine: Machine, options: WaitOptions): boolean {
