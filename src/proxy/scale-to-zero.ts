@@ -26,18 +26,12 @@ export class Autostarter {
   readonly #logger: Logger;
   /** One wake per machine at a time; every request for it waits on the same one. */
   readonly #waking = new Map<string, Promise<void>>();
-  /** When each machine last answered after a wake, until the table reports it started (or the timeout passes). */
-  readonly #wokenAt = new Map<string, number>();
 
   constructor(routes: RouteTable, control: MachineControl, timeoutMs: number, logger: Logger) {
     this.#routes = routes;
     this.#control = control;
     this.#timeoutMs = timeoutMs;
     this.#logger = logger;
-    // Once the table has heard a woken machine started, a later 'stopped' is a real stop again.
-    routes.onChange((row, id) => {
-      if (row?.state === 'started') this.#wokenAt.delete(id);
-    });
   }
 
   /**
@@ -64,10 +58,16 @@ export class Autostarter {
     const deadline = started + this.#timeoutMs;
     const row = this.#routes.get(target.machineId);
     if (row === undefined) throw new Error(`machine ${target.machineId} is gone`);
-    // Woken moments ago, but the table has not heard yet: starting it again would be refused.
-    const wokenAt = this.#wokenAt.get(row.id);
-    const fresh = wokenAt !== undefined && started - wokenAt < this.#timeoutMs;
-    if (row.state !== 'started' && !fresh) await this.#control.start(row);
+    if (row.state !== 'started') {
+      try {
+        await this.#control.start(row);
+      } catch (err) {
+        // The table may be behind: a machine woken a moment ago refuses a second start. It
+        // counts as woken if it answers now; otherwise the start's own error is the answer.
+        const now = this.#routes.get(row.id) ?? row;
+        if (!(await canConnect(now.address, target.port, wakeProbeIntervalMs * 10))) throw err;
+      }
+    }
     const accepted = performance.now();
     // The machine answers before the route table hears it started (that comes through the
     // state layer): probe its port directly, at the address the table has for it now.
@@ -79,8 +79,6 @@ export class Autostarter {
       await new Promise((r) => setTimeout(r, wakeProbeIntervalMs));
     }
     const doneMs = performance.now();
-    if (this.#routes.get(row.id)?.state !== 'started') this.#wokenAt.set(row.id, doneMs);
-    for (const [id, at] of this.#wokenAt) if (doneMs - at > this.#timeoutMs) this.#wokenAt.delete(id);
     this.#logger.info({ app: row.app, machine: row.id, start_ms: Math.round(accepted - started), answering_ms: Math.round(doneMs - started) }, 'autostart: machine woken for a request');
   }
 }
