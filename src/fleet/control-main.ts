@@ -15,6 +15,7 @@ const { values } = parseArgs({
     'fleet-dir': { type: 'string' },
     address: { type: 'string' },
     region: { type: 'string' },
+    domain: { type: 'string', default: 'aloft.localhost' },
     /** As root: the control host's place in the simulated network (mesh-member.ts); its state node gossips over 6PN. */
     mesh: { type: 'string' },
   },
@@ -32,6 +33,8 @@ const control = await startControl({
   ports: { api: 0, registry: 0 },
   defaultRegion: values.region,
   logger,
+  // The internal CA serves names under the domain; certificates for others need --acme (aloft up).
+  certificates: { domain: values.domain!, proxyUrls: () => [] },
   state: {
     clusterKey: Buffer.from((await readFile(join(values['fleet-dir'], 'state-key'), 'utf8')).trim()),
     ...(member === undefined ? {} : { host: member.host.sixpnAddress, timing: meshStateTiming(member) }),

@@ -47,6 +47,8 @@ export interface FleetHost {
   address: string;
   agent: string;
   proxy: string;
+  /** The proxy's TLS listener (public port 443), trusting `<fleet-dir>/tls/ca.crt` for `<app>.<domain>`. */
+  tls: string | undefined;
   /** Gossip address of the host's state node. */
   state: string;
   /** host:port of the host's `.internal` resolver (UDP and TCP). */
@@ -153,10 +155,11 @@ export async function fleetUp(options: FleetOptions): Promise<FleetEndpoints> {
         const args = ['--fleet-dir', dataDir, '--host-id', h.id, '--host-num', String(h.hostNum), '--region', h.region, '--address', h.address, ...meshArgs(h.id)];
         args.push('--registry', control.announced.registry, '--api', control.announced.api, '--seeds', control.announced.state, '--driver', options.driver, '--domain', options.domain);
         if (options.hostCapacity !== undefined) args.push('--cpus', String(options.hostCapacity.cpus), '--memory-mb', String(options.hostCapacity.memoryMb));
-        const spawned = await spawnRole<{ agent: string; proxy: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started, inNamespace(h.id));
+        const spawned = await spawnRole<{ agent: string; proxy: string; tls?: string; state: string; dns: string; driver: { name: string; isolation: string } }>(dataDir, h.id, './host-main.ts', args, started, inNamespace(h.id));
         // From outside the namespaces a host's proxy is reached at its underlay address (port 80 there).
         const proxy = net === undefined ? spawned.announced.proxy : `http://${h.address}:80`;
-        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };
+        const tls = spawned.announced.tls === undefined ? undefined : net === undefined ? spawned.announced.tls : `https://${h.address}:443`;
+        return { host: { id: h.id, region: h.region, address: h.address, agent: spawned.announced.agent, proxy, tls, state: spawned.announced.state, dns: spawned.announced.dns, pid: spawned.pid }, driver: spawned.announced.driver };
       }),
     );
     record.hosts = hosts.map((h) => h.host);

@@ -18,6 +18,7 @@ import { createLogger, systemClock } from '../lib/index.ts';
 import { loadMasterKeys } from '../secrets/index.ts';
 import { httpRevocationSource, Keyring, mintPlatformToken, RevocationList } from '../tokens/index.ts';
 import { defaultDnsAddress } from '../net/index.ts';
+import { followApiCertificates } from '../proxy/tls/index.ts';
 import { startHost } from './host.ts';
 import { followMesh, meshStateTiming, readMeshMember } from './mesh-member.ts';
 import { keyringDir, secretKeysFile } from './platform-keys.ts';
@@ -67,15 +68,27 @@ const member = values.mesh === undefined ? undefined : await readMeshMember(valu
 const network =
   member === undefined
     ? // On loopback no asker has a 6PN source address, so askers count as the first organization's.
-      { bindHost: required('address'), proxyPort: 0, dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg }, namePrefix: `h${required('host-num')}` }
+      { bindHost: required('address'), proxyPort: 0, tlsPort: 0, dns: { listen: [{ host: required('address'), port: 0 }], defaultOrg: loopbackDnsOrg }, namePrefix: `h${required('host-num')}` }
     : {
         bindHost: '::',
         proxyPort: 80,
+        tlsPort: 443,
         meshHost: member.host.sixpnAddress,
         stateTiming: meshStateTiming(member),
         dns: { listen: [{ host: defaultDnsAddress, port: 53 }] },
         namePrefix: member.host.machinePrefix,
       };
+// Certificates and ACME answers from the API; every host shares the platform's internal CA directory.
+const tls =
+  values.api === undefined
+    ? undefined
+    : await followApiCertificates({
+        caDir: join(required('fleet-dir'), 'tls'),
+        domain: values.domain!,
+        apiUrl: values.api,
+        token: () => mintPlatformToken(keyring, ['read'], systemClock.now()),
+        logger: logger.child({ component: 'tls' }),
+      });
 const host = await startHost({
   dataDir: join(required('fleet-dir'), 'hosts', hostId),
   hostId,
@@ -97,14 +110,16 @@ const host = await startHost({
   namePrefix: network.namePrefix,
   ...(capacity === undefined ? {} : { capacity }),
   dns: network.dns,
+  ...(tls === undefined ? {} : { tls: { edge: tls.edge, port: network.tlsPort } }),
 });
 const mesh = member === undefined ? undefined : await followMesh(host.state, member, logger.child({ component: 'mesh' }));
 const dns = host.dnsAddresses.map((a) => `${a.host}:${a.port}`)[0];
-process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, state: host.stateAddress, dns, driver: host.driver })}\n`);
+process.stdout.write(`${JSON.stringify({ id: host.id, agent: host.agentUrl, proxy: host.proxyUrl, tls: host.tlsUrl, state: host.stateAddress, dns, driver: host.driver })}\n`);
 
 const stop = (stopMachines: boolean): void => {
   revocations.stop();
   mesh?.close();
+  void tls?.close();
   void host.stop(stopMachines).then(() => process.exit(0));
 };
 process.once('SIGTERM', () => stop(false));

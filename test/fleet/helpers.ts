@@ -48,7 +48,7 @@ export function webConfig(app: string, memoryMb = 256): Record<string, unknown> 
     init: { entrypoint: ['sh', '-c', 'mkdir -p www && echo ok > www/index.html && exec busybox httpd -f -p "$PORT" -h www'], cmd: [] },
     guest: { cpus: 1, memory_mb: memoryMb, cpu_kind: 'shared' },
     restart: { policy: 'always' },
-    services: [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] }],
+    services: [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }, { port: 443, handlers: ['tls', 'http'] }] }],
   };
 }
 

@@ -8,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
 import { isFleetProcess, readFleet } from '../../src/fleet/index.ts';
 import { processesInside } from '../../src/fleet/leftovers.ts';
 import { sleep, type Machine } from '../../src/lib/index.ts';
@@ -60,6 +62,22 @@ describe('routing across regions', () => {
     assert.equal(served.region, 'iad');
     assert.ok(served.machine !== undefined && ids.has(served.machine), `served by ${served.machine}, one of the app's iad machines`);
     for (const host of t.fleet.hosts) assert.equal((await getThrough(t.proxyOf(host.id), t.app)).status, 200, `${host.id}'s proxy serves it too`);
+  });
+
+  it('serves the app over TLS on every host, with the platform CA every host shares', async () => {
+    const ca = await readFile(join(t.dataDir, 'tls', 'ca.crt'), 'utf8');
+    for (const host of t.fleet.hosts) {
+      assert.ok(host.tls !== undefined, `${host.id} has a TLS listener`);
+      const url = new URL(host.tls);
+      const dispatcher = new Agent({ connect: { ca, servername: `${t.app}.aloft.localhost` } });
+      try {
+        const res = await request(`https://${url.host}/`, { headers: { host: `${t.app}.aloft.localhost` }, dispatcher });
+        assert.equal(res.statusCode, 200, `${host.id} serves over TLS`);
+        await res.body.dump();
+      } finally {
+        await dispatcher.close();
+      }
+    }
   });
 
   it('routes around a host killed with SIGKILL within 5 seconds', async () => {
