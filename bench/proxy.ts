@@ -8,7 +8,7 @@
  * paced runs, every run's raw figures and the conditions they were measured in).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -31,6 +31,8 @@ interface WrkResult {
   p99_ms: number;
   p50_ms: number;
   errors: number;
+  /** CPU time the proxy itself spent per request (user + system), when it could be read. */
+  proxy_cpu_us_per_request?: number;
 }
 
 const work = mkdtempSync(join(tmpdir(), 'aloft-bench-proxy-'));
@@ -135,9 +137,37 @@ http {
 }
 `;
   await writeFile(join(dir, 'nginx.conf'), conf);
-  children.push(spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'inherit' }));
+  const master = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'inherit' });
+  children.push(master);
+  nginxMasterPid = master.pid;
   await waitListening(port);
   return port;
+}
+
+let nginxMasterPid: number | undefined;
+
+/** CPU microseconds (user + system) nginx's master and workers have used so far, from /proc. */
+function nginxCpuUs(): number {
+  if (nginxMasterPid === undefined) return Number.NaN;
+  const workers = spawnSync('pgrep', ['-P', String(nginxMasterPid)], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
+  let ticks = 0;
+  for (const pid of [String(nginxMasterPid), ...workers]) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the line)
+  }
+  return (ticks * 1e6) / clockTicksPerSecond;
+}
+const clockTicksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** The proxy's CPU use over one wrk run: Aloft's is this process's (it serves the proxy and otherwise waits), nginx's from /proc. */
+async function measured(name: string, port: number, seconds: number, delayMs?: number): Promise<WrkResult> {
+  const aloftBefore = process.cpuUsage();
+  const nginxBefore = nginxCpuUs();
+  const r = await wrk(port, seconds, delayMs);
+  const requests = r.rps * seconds;
+  const cpuUs = name === 'aloft' ? ((u) => u.user + u.system)(process.cpuUsage(aloftBefore)) : name === 'nginx' ? nginxCpuUs() - nginxBefore : Number.NaN;
+  if (Number.isFinite(cpuUs) && requests > 0) r.proxy_cpu_us_per_request = Math.round((cpuUs / requests) * 10) / 10;
+  return r;
 }
 
 async function startAloft(backendPort: number): Promise<{ proxy: EdgeProxy; port: number }> {
@@ -163,9 +193,10 @@ async function throughput(targets: Record<'direct' | 'aloft' | 'nginx', number>)
   // Interleaved rounds: the host's other load drifts, and each target should meet the same drift.
   for (let round = 0; round < rounds; round++) {
     for (const [name, port] of Object.entries(targets)) {
-      const r = await wrk(port, durationS);
+      const r = await measured(name, port, durationS);
       runs[name]!.push(r);
-      console.log(`  round ${round + 1} ${name.padEnd(6)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  errors ${r.errors}`);
+      const cpu = r.proxy_cpu_us_per_request === undefined ? '' : `  proxy CPU ${r.proxy_cpu_us_per_request} µs/request`;
+      console.log(`  round ${round + 1} ${name.padEnd(6)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  errors ${r.errors}${cpu}`);
     }
   }
   return runs;
@@ -250,7 +281,7 @@ try {
   console.log(`  paced at ~${halfRate} req/s (${connections} connections, ${delayMs} ms apart each):`);
   const paced: Record<string, WrkResult> = {};
   for (const [name, port] of Object.entries({ direct: backendPort, aloft: aloft.port, nginx: nginxPort })) {
-    paced[name] = await wrk(port, durationS, delayMs);
+    paced[name] = await measured(name, port, durationS, delayMs);
     console.log(`    ${name.padEnd(6)} ${String(paced[name]!.rps).padStart(7)} req/s  p99 ${paced[name]!.p99_ms.toFixed(2)} ms`);
   }
 
@@ -275,6 +306,11 @@ try {
       nginx_added_p99_ms: round2(paced.nginx!.p99_ms - paced.direct!.p99_ms),
     },
     cold_start_samples_ms: cold.map(round2),
+    // Wall-clock rates swing with the other work on these cores; CPU per request does much less.
+    proxy_cpu_us_per_request_median: {
+      aloft: percentile(runs.aloft!.map((r) => r.proxy_cpu_us_per_request ?? Number.NaN), 50),
+      nginx: percentile(runs.nginx!.map((r) => r.proxy_cpu_us_per_request ?? Number.NaN), 50),
+    },
     goals: { ratio_vs_nginx: '>= 0.6', added_p99_ms_at_half_nginx_rate: '<= 1', cold_start_p50_ms: '<= 300' },
   };
 } finally {
