@@ -69,7 +69,7 @@ export class UpstreamPools {
       const body = new BodySink();
       let settled = false;
       pool.dispatch(
-        { origin: `http://${call.host.includes(':') ? `[${call.host}]` : call.host}:${call.port}`, path: call.path, method: call.method as Dispatcher.HttpMethod, headers, body: call.body ?? null },
+        { path: call.path, method: call.method as Dispatcher.HttpMethod, headers, body: call.body ?? null },
         {
           onRequestStart(c) {
             controller = c;
@@ -181,10 +181,14 @@ class BodySink {
       if (!this.#ended) this.controller?.abort(new Error('client went away'));
       this.#finish();
     });
-    for (const chunk of this.#pending) (res as NodeJS.WritableStream).write(chunk);
+    const pending = this.#pending;
     this.#pending = [];
-    if (this.#failed) res.destroy();
-    else if (this.#ended) res.end();
+    if (this.#failed) {
+      res.destroy();
+      return;
+    }
+    for (const chunk of pending) (res as NodeJS.WritableStream).write(chunk);
+    if (this.#ended) res.end();
   }
 
   #finish(): void {
