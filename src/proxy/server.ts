@@ -4,7 +4,7 @@
  * and answers every failure with a clear error body and a short code saying where it failed.
  * Where a request goes is the Router's decision; this file moves the bytes.
  */
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
@@ -19,7 +19,8 @@ import { fail, rawFailure, writeHead } from './responses.ts';
 import type { RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
 import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
-import { joinSockets, relayTcp } from './tcp.ts';
+import { relayTcp } from './tcp.ts';
+import { joinUpgrade } from './upgrade.ts';
 import { UpstreamPools } from './upstream.ts';
 
 /**
@@ -485,7 +486,8 @@ export class EdgeProxy {
       }
       const headers = forwardHeaders(req.headers, facts);
       if (route.kind === 'peer') this.#markForPeer(headers, q, facts);
-      const joined = await this.#joinUpgrade(route, req, headers, socket, head);
+      const target = route.kind === 'machine' ? { host: route.target.address, port: route.target.port, servedBy: servedBy(route) } : { host: hostOf(route.peer.address), port: portOf(route.peer.address), servedBy: undefined };
+      const joined = await joinUpgrade(target, req, headers, socket, head, this.#limits.connectTimeoutMs, () => this.#forget(route));
       if (joined === 'refused') {
         this.#forget(route);
         this.#markTried(route, q);
@@ -496,54 +498,8 @@ export class EdgeProxy {
     socket.end(rawFailure(502, 'Bad Gateway', 'PC', `no machine of app '${app}' accepted the connection`));
   }
 
-  /** Sends the upgrade request to the route; 'refused' when it could not connect (nothing was sent). */
-  #joinUpgrade(route: Exclude<Route, { kind: 'refused' }>, req: IncomingMessage, headers: OutgoingHttpHeaders, client: Duplex, head: Buffer): Promise<'joined' | 'refused'> {
-    const [host, port] = route.kind === 'machine' ? [route.target.address, route.target.port] : [hostOf(route.peer.address), portOf(route.peer.address)];
-    const served = servedBy(route);
-    return new Promise((resolve) => {
-      const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers, agent: false, timeout: this.#limits.connectTimeoutMs });
-      let connected = false;
-      upstream.on('socket', (s) => s.once('connect', () => (connected = true)));
-      upstream.on('timeout', () => {
-        if (!connected) upstream.destroy(new Error('connect timeout'));
-      });
-      upstream.on('error', () => {
-        if (!connected) resolve('refused');
-        else {
-          client.destroy();
-          resolve('joined');
-        }
-      });
-      upstream.on('response', (response: IncomingMessage) => {
-        // The machine declined the upgrade: relay its plain answer and close.
-        client.write(statusHead(response, { ...responseHeaders(response.headers, served), connection: 'close' }));
-        response.pipe(client);
-        response.on('end', () => this.#forget(route));
-        resolve('joined');
-      });
-      upstream.on('upgrade', (response: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
-        upstream.setTimeout(0);
-        upSocket.setTimeout(0);
-        client.write(statusHead(response, { ...responseHeaders(response.headers, served), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
-        if (upHead.length > 0) client.write(upHead);
-        if (head.length > 0) upSocket.write(head);
-        joinSockets(client, upSocket, () => this.#forget(route));
-        resolve('joined');
-      });
-      upstream.end();
-    });
-  }
 }
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
   return route.kind === 'machine' ? { machineId: route.target.machineId, region: route.target.region } : undefined;
-}
-
-function statusHead(response: IncomingMessage, headers: OutgoingHttpHeaders): string {
-  let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const value of Array.isArray(v) ? v : [v]) head += `${k}: ${String(value)}\r\n`;
-  }
-  return `${head}\r\n`;
 }
