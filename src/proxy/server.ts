@@ -374,6 +374,8 @@ export class EdgeProxy {
         path: req.url ?? '/',
         headers,
         body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.bytes : body.stream,
+        // From the address peers know this proxy by, so they trust the client facts it forwards.
+        localAddress: route.kind === 'peer' && !isWildcard(this.#host) ? this.#host : undefined,
       });
       const abort = call.abort;
       res.once('close', abort);
@@ -502,4 +504,8 @@ export class EdgeProxy {
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
   return route.kind === 'machine' ? { machineId: route.target.machineId, region: route.target.region } : undefined;
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
 }

@@ -17,6 +17,8 @@ export interface UpstreamCall {
   headers: OutgoingHttpHeaders;
   /** A buffered body (sent with its length), a stream (sent once; not retryable), or none. */
   body: Buffer | Readable | undefined;
+  /** Source address to connect from (a peer proxy trusts forwarded requests by their source). */
+  localAddress?: string | undefined;
 }
 
 /** A response head, with its body still to be taken. */
@@ -52,7 +54,7 @@ export class UpstreamPools {
 
   /** Sends the request; `abort` cancels it (the client went away). */
   send(call: UpstreamCall): { abort: () => void; outcome: Promise<UpstreamOutcome> } {
-    const pool = this.#pool(call.host, call.port);
+    const pool = this.#pool(call.host, call.port, call.localAddress);
     const headers: Record<string, string | string[]> = {};
     for (const k in call.headers) {
       const v = call.headers[k];
@@ -108,12 +110,12 @@ export class UpstreamPools {
     await Promise.all(pools.map(({ pool }) => pool.destroy().catch(() => undefined)));
   }
 
-  #pool(host: string, port: number): Pool {
-    const key = `${host}:${port}`;
+  #pool(host: string, port: number, localAddress: string | undefined): Pool {
+    const key = `${localAddress ?? ''}>${host}:${port}`;
     let entry = this.#pools.get(key);
     if (entry === undefined) {
       const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      entry = { pool: new Pool(origin, { connect: { timeout: this.#connectTimeoutMs, noDelay: true }, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 }), lastUsedMs: 0 };
+      entry = { pool: new Pool(origin, { connect: { timeout: this.#connectTimeoutMs, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) }, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 }), lastUsedMs: 0 };
       this.#pools.set(key, entry);
     }
     entry.lastUsedMs = performance.now();
