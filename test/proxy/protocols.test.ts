@@ -72,7 +72,11 @@ function tcpExchange(toPort: number, send: string): Promise<string> {
 
 describe('protocols', () => {
   it('serves HTTP/2 with prior knowledge (h2c) on the plain HTTP port', async () => {
-    const b = await backends.start('h2', (req, res) => res.end(`h2 ${req.url} via=${String(req.headers.via)}`));
+    const b = await backends.start('h2', (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => res.end(req.url === '/echo' ? `h2 echo: ${body}` : `h2 ${req.url} via=${String(req.headers.via)}`));
+    });
     routes.upsert(machine('m-h2', 'two', http80(b.port)));
     const session = http2Connect(`http://127.0.0.1:${port}`);
     try {
@@ -88,6 +92,15 @@ describe('protocols', () => {
       assert.equal(headers[':status'], 200);
       assert.equal(headers['aloft-machine'], 'm-h2');
       assert.equal(body, 'h2 /p via=2 aloft');
+      const posted = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/echo', ':authority': 'two.aloft.localhost' });
+        let text = '';
+        stream.on('data', (c: Buffer) => (text += c.toString()));
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+        stream.end('sent over h2');
+      });
+      assert.equal(posted, 'h2 echo: sent over h2', 'an HTTP/2 request body reaches the machine');
     } finally {
       session.close();
     }
