@@ -27,6 +27,7 @@ const concurrency = process.env.ALOFT_TEST_CONCURRENCY ?? '2';
 const run = spawnSync(
   process.execPath,
   ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  // Tests read the CLI's output as text: no colour codes, also where CI would turn them on.
+  { stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } },
 );
 process.exit(run.status ?? 1);
