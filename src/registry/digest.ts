@@ -27,8 +27,12 @@ export function assertDigest(value: string): void {
   throw new RegistryError('DIGEST_INVALID', `invalid digest '${value.slice(0, 80)}'`, { detail: { digest: value.slice(0, 80) } });
 }
 
-/** The hex part of a sha256 digest. */
+/**
+ * The hex part of a sha256 digest, which storage uses as a file name. Throws for anything that
+ * is not a valid digest, so no caller can turn a client's `sha256:../../x` into a path.
+ */
 export function digestHex(digest: string): string {
+  assertDigest(digest);
   return digest.slice('sha256:'.length);
 }
 

@@ -95,6 +95,7 @@ export class Registry {
    * or does not have the blob; the caller has already checked the pull permission on `from`.
    */
   async mount(repository: string, digest: string, from: string): Promise<boolean> {
+    assertDigest(digest);
     if (organizationOf(from) !== organizationOf(repository)) return false;
     await this.#collector.guard(digest);
     if (!(await this.repos.hasBlobLink(from, digest)) || (await this.blobs.stat(digest)) === null) return false;

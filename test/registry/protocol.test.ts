@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../../src/lib/clock.ts';
 import { after, before, test } from 'node:test';
@@ -210,6 +210,21 @@ test('blobs are visible only in repositories that have them; mounts work within 
   assert.equal((await h.call(`/v2/evil/target/blobs/${digest}`, { method: 'HEAD', headers: evil })).status, 404);
   r = await h.call(`/v2/evil/target/blobs/uploads/?mount=${digest}&from=acme/source`, { method: 'POST' });
   assert.equal(r.status, 403, "acme's token cannot push into evil's repositories");
+});
+
+test('a mount of something that is not a digest is refused with DIGEST_INVALID and touches no file', async () => {
+  const digest = await pushBlob('acme/mount-src', randomBytes(100));
+  const victim = join(h.dir, 'victim.txt');
+  await writeFile(victim, 'precious');
+  // Relative to the repository's link directory and to the blob store, enough `..` reach `/`.
+  const traversal = `sha256:${'../'.repeat(40)}${victim.slice(1)}`;
+  for (const mount of [traversal, 'sha256:..', `sha256:${digest.slice(7).toUpperCase()}`]) {
+    const r = await h.call(`/v2/acme/mount-dst/blobs/uploads/?mount=${encodeURIComponent(mount)}&from=acme/mount-src`, { method: 'POST' });
+    assert.equal(r.status, 400, mount);
+    assert.equal(await errorCode(r), 'DIGEST_INVALID', mount);
+  }
+  assert.equal(await readFile(victim, 'utf8'), 'precious', 'the file the digest pointed at is untouched');
+  assert.equal((await h.call(`/v2/acme/mount-dst/blobs/${digest}`, { method: 'HEAD' })).status, 404, 'nothing was mounted');
 });
 
 test('manifests: push by tag, get by tag and digest with content negotiation, HEAD, and delete', async () => {

@@ -1,4 +1,5 @@
 /** Blob endpoints: HEAD/GET (with Range), DELETE, and uploads (POST, PATCH, PUT, GET, DELETE). */
+import { assertDigest } from '../digest.ts';
 import { RegistryError } from '../errors.ts';
 import { isValidRepositoryName } from '../names.ts';
 import { rangeHeaders, type ChunkRange } from '../uploads.ts';
@@ -56,6 +57,8 @@ export async function handleUploadStart(ctx: HandlerContext, name: string): Prom
   const { req, res, url, registry } = ctx;
   const mount = url.searchParams.get('mount');
   const from = url.searchParams.get('from');
+  // Refused whatever the source, so a bad digest is an error rather than a silent plain upload.
+  if (mount !== null) assertDigest(mount);
   if (mount !== null && from !== null && (await mayMountFrom(ctx, from)) && (await registry.mount(name, mount, from))) {
     send(res, 201, { Location: `/v2/${name}/blobs/${mount}`, 'Docker-Content-Digest': mount });
     return;
