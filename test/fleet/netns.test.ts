@@ -10,13 +10,14 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { fleetDown, isFleetProcess, readFleet } from '../../src/fleet/index.ts';
-import { canSimulateNetwork } from '../../src/fleet/simulated-network.ts';
 import { sleep, type Machine } from '../../src/lib/index.ts';
+import { topologyPrerequisites } from '../../src/net/index.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { skipUnlessAvailable } from '../helpers/prerequisites.ts';
 import { getThrough, startTestFleet, type TestFleet } from './helpers.ts';
 
 const run = promisify(execFile);
-const skip = (await canSimulateNetwork()) ? false : 'needs root, ip, nft and wireguard-go';
+const skip = skipUnlessAvailable(await topologyPrerequisites());
 let t: TestFleet;
 let prefix: string;
 const machines = new Map<string, Machine>();

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { randomHex } from '../../src/lib/ids.ts';
 import { destroyTopology, topologyPrerequisites } from '../../src/net/index.ts';
+import { skipUnlessAvailable } from '../helpers/prerequisites.ts';
 
 const run = promisify(execFile);
-const missing = await topologyPrerequisites();
-const skip = missing.length === 0 ? false : `needs ${missing.join(', ')}`;
+const skip = skipUnlessAvailable(await topologyPrerequisites());
 const prefix = `d${randomHex(3)}`;
 let dir: string | undefined;
 

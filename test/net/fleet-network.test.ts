@@ -34,10 +34,10 @@ import { uapiSet } from '../../src/net/uapi.ts';
 import { wireguardKeyHex } from '../../src/net/wireguard-keys.ts';
 import { openState, type StateHandle } from '../../src/state/index.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { skipUnlessAvailable } from '../helpers/prerequisites.ts';
 
 const run = promisify(execFile);
-const missing = await topologyPrerequisites();
-const skip = missing.length === 0 ? false : `needs ${missing.join(', ')}`;
+const skip = skipUnlessAvailable(await topologyPrerequisites());
 const prefix = `n${randomHex(3)}`;
 const orgA = 0x2a;
 const orgB = 0x2b;

@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import { after, afterEach, before, test } from 'node:test';
 import { randomHex } from '../../src/lib/ids.ts';
 import { hasRootNetworking, MachineNetworks } from '../../src/net/index.ts';
+import { skipUnlessAvailable } from '../helpers/prerequisites.ts';
 
 const run = promisify(execFile);
 const canNetwork = await hasRootNetworking();
-const skip = canNetwork ? false : 'needs root and a working `ip netns` (CI runs as root)';
+const skip = skipUnlessAvailable(canNetwork ? [] : ['root and a working `ip netns`']);
 // A prefix of our own keeps parallel test files and real agents on this computer apart.
 const prefix = `t${randomHex(3)}`;
 let dataDir: string;

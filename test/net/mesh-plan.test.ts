@@ -17,14 +17,17 @@ import {
   wireguardPublicKey,
   type MeshHostRow,
 } from '../../src/net/index.ts';
+import { skipUnlessAvailable } from '../helpers/prerequisites.ts';
 
 const run = promisify(execFile);
-const hasWg = await run('sh', ['-c', 'command -v wg']).then(
-  () => true,
-  () => false,
+const skipWithoutWg = skipUnlessAvailable(
+  await run('sh', ['-c', 'command -v wg']).then(
+    () => [],
+    () => ['wg (Debian wireguard-tools)'],
+  ),
 );
 
-test('x25519 keys in wg base64; the public key is what `wg pubkey` derives', { skip: hasWg ? false : 'needs wg (Debian wireguard-tools)' }, async () => {
+test('x25519 keys in wg base64; the public key is what `wg pubkey` derives', { skip: skipWithoutWg }, async () => {
   const keys = generateWireguardKeyPair();
   assert.ok(isWireguardKey(keys.privateKey) && isWireguardKey(keys.publicKey));
   assert.notEqual(keys.privateKey, generateWireguardKeyPair().privateKey);
