@@ -132,24 +132,33 @@ export class Uploads {
     }
   }
 
-  /** Verifies the digest and moves the blob into the store. The session ends either way. */
+  /**
+   * Verifies the digest and moves the blob into the store; the session ends either way, except
+   * that completing while a chunk is still arriving is refused and the session kept: the hash
+   * covers bytes received, some of which may not be in the file yet.
+   */
   async complete(session: UploadSession, digest: string): Promise<number> {
-    this.#sessions.delete(session.id);
-    const actual = digestFromHash(session.hash);
-    if (actual !== digest) {
-      await rm(session.path, { force: true });
-      throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest}`, {
-        detail: { expected: digest, actual, sizeBytes: session.offset },
+    if (session.busy) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `upload ${session.id} is still receiving a chunk`, {
+        detail: { uuid: session.id, offset: session.offset },
+        headers: rangeHeaders(session),
+        hint: 'wait for the PATCH to finish, then complete the upload',
       });
     }
-    // Opened to append, so a zero-byte blob (whose temp file was never written) gets one too.
-    const file = await open(session.path, 'a');
+    this.#sessions.delete(session.id);
     try {
-      await file.sync();
-    } finally {
-      await file.close();
+      const actual = digestFromHash(session.hash);
+      if (actual !== digest) {
+        throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest}`, {
+          detail: { expected: digest, actual, sizeBytes: session.offset },
+        });
+      }
+      await syncWholeFile(session);
+      await this.#blobs.commit(session.path, digest);
+    } catch (err) {
+      await rm(session.path, { force: true });
+      throw err;
     }
-    await this.#blobs.commit(session.path, digest);
     return session.offset;
   }
 
@@ -203,6 +212,29 @@ async function receive(session: UploadSession, body: Readable, bytesMax: number)
   } finally {
     // A failed write must not become an unhandled rejection while the body's error is thrown.
     await inFlight.catch(() => undefined);
+    await file.close();
+  }
+}
+
+/**
+ * Flushes the session's temp file after checking it holds every byte the hash covers: the hash is
+ * what was verified, so a shorter file must never be committed under its digest.
+ */
+async function syncWholeFile(session: UploadSession): Promise<void> {
+  // Opened to append, so a zero-byte blob (whose temp file was never written) gets one too.
+  const file = await open(session.path, 'a');
+  try {
+    const { size } = await file.stat();
+    if (size !== session.offset) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `upload ${session.id} has ${size} bytes on disk but received ${session.offset}`, {
+        status: 500,
+        fault: 'platform',
+        detail: { uuid: session.id, offset: session.offset, sizeBytes: size },
+        hint: 'start the upload again',
+      });
+    }
+    await file.sync();
+  } finally {
     await file.close();
   }
 }

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../../src/lib/clock.ts';
 import { after, before, test } from 'node:test';
 import { digestOf, manifestBytesMax, mediaTypes } from '../../src/registry/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { errorCode, startRegistry, token, tokenFor, type Harness } from './helpers.ts';
 
 let h: Harness;
@@ -152,6 +153,73 @@ test('a client that disconnects mid-chunk loses the session and nothing becomes 
   assert.equal((await h.call(`/v2/acme/cut/blobs/${digestOf(data)}`, { method: 'HEAD' })).status, 404);
   const id = location.split('/').at(-1)!;
   assert.ok(!(await readdir(join(h.dataDir, 'tmp'))).includes(`upload-${id}`), 'its temp file is removed');
+});
+
+test('completing an upload while a chunk is still arriving is refused; once the chunk is in, it completes whole', async () => {
+  const data = randomBytes(200_000);
+  const digest = digestOf(data);
+  const r = await h.call('/v2/acme/racing/blobs/uploads/', { method: 'POST' });
+  const location = r.headers.get('location')!;
+  const url = new URL(h.url);
+  const socket = connect(Number(url.port), url.hostname);
+  try {
+    await once(socket, 'connect');
+    const response = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+    });
+    // A chunked PATCH whose body has arrived but not ended: the registry has hashed these bytes
+    // and holds them in its write batch, not in the file yet.
+    socket.write(
+      `PATCH ${location} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\n` +
+        `Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n${data.length.toString(16)}\r\n`,
+    );
+    socket.write(data);
+    socket.write('\r\n');
+    await eventually('the chunk to be received', async () => (await h.call(location)).headers.get('range') === `0-${data.length - 1}`);
+
+    const early = await h.call(`${location}?digest=${digest}`, { method: 'PUT' });
+    assert.equal(early.status, 400);
+    assert.equal(await errorCode(early), 'BLOB_UPLOAD_INVALID');
+    assert.equal((await h.call(`/v2/acme/racing/blobs/${digest}`, { method: 'HEAD' })).status, 404, 'no partial blob is visible');
+
+    socket.write('0\r\n\r\n');
+    assert.match(await response, /^HTTP\/1\.1 202 /);
+    const done = await h.call(`${location}?digest=${digest}`, { method: 'PUT' });
+    assert.equal(done.status, 201, await done.text());
+    assert.ok(Buffer.from(await (await h.call(`/v2/acme/racing/blobs/${digest}`)).arrayBuffer()).equals(data));
+  } finally {
+    socket.destroy();
+  }
+});
+
+test('an upload whose temp file lost bytes is refused at completion, though the hash matched', async () => {
+  const data = randomBytes(5000);
+  const r = await h.call('/v2/acme/short/blobs/uploads/', { method: 'POST' });
+  const location = r.headers.get('location')!;
+  assert.equal((await h.call(location, { method: 'PATCH', body: data, headers: octet })).status, 202);
+  const id = location.split('/').at(-1)!;
+  await truncate(join(h.dataDir, 'tmp', `upload-${id}`), 4000);
+  const done = await h.call(`${location}?digest=${digestOf(data)}`, { method: 'PUT' });
+  assert.equal(done.status, 500);
+  assert.equal(await errorCode(done), 'BLOB_UPLOAD_INVALID');
+  assert.equal((await h.call(`/v2/acme/short/blobs/${digestOf(data)}`, { method: 'HEAD' })).status, 404);
+  assert.ok(!(await readdir(join(h.dataDir, 'tmp'))).includes(`upload-${id}`), 'its temp file is removed');
+});
+
+test('pushing a blob again replaces a damaged stored copy rather than trusting it', async () => {
+  const data = randomBytes(5000);
+  const digest = await pushBlob('acme/damaged', data);
+  const hex = digest.slice('sha256:'.length);
+  await writeFile(join(h.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex), data.subarray(0, 100));
+  await pushBlob('acme/repaired', data);
+  for (const repo of ['acme/damaged', 'acme/repaired']) {
+    const got = Buffer.from(await (await h.call(`/v2/${repo}/blobs/${digest}`)).arrayBuffer());
+    assert.ok(got.equals(data), `${repo} serves the verified copy`);
+  }
 });
 
 test('blob GET honours Range', async () => {

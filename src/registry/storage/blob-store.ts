@@ -49,15 +49,12 @@ export class BlobStore {
   }
 
   /**
-   * Moves a verified, fsynced temp file into place. If the blob already exists the temp file is
-   * dropped and the blob touched: identical content, and the touch tells the collector it is wanted.
+   * Moves a verified, fsynced temp file into place, over the blob if it already exists: the new
+   * copy was just verified and the old one is trusted by nobody (a damaged copy would otherwise
+   * be served to everyone forever). Readers holding the old file keep reading it; the fresh
+   * mtime tells the collector the blob is wanted.
    */
   async commit(tempPath: string, digest: string): Promise<void> {
-    if ((await this.stat(digest)) !== null) {
-      await rm(tempPath, { force: true });
-      await this.touch(digest);
-      return;
-    }
     await renameDurable(tempPath, this.pathOf(digest));
   }
 
