@@ -7,7 +7,7 @@
 import type { ProxyLimits } from './limits.ts';
 import type { PeerProxy, Peers } from './peers.ts';
 import type { ProxyErrorCode } from './responses.ts';
-import { RouteTable, type Target } from './route-table.ts';
+import { isRoutable, RouteTable, type Target } from './route-table.ts';
 import type { Autostarter } from './scale-to-zero.ts';
 
 export type Route =
@@ -60,14 +60,21 @@ export class Router {
     return { kind: 'machine', target: picked };
   }
 
-  /** Decides, waiting for a slot or a woken machine when that is the answer. A machine target comes back with its load already taken; the caller releases it. */
+  /**
+   * Decides, waiting for a slot or a woken machine when that is the answer. A machine target
+   * comes back with its load already taken; the caller releases it. Woken machines go through
+   * the same pick as started ones, so a burst that wakes a machine never puts more on it than its
+   * hard limit: the rest wait for a slot (or for another sleeper woken for them), then get a 503.
+   */
   async route(q: RouteQuery): Promise<Route> {
     const { routes, region } = this.#d;
-    const deadline = performance.now() + this.#d.limits.hardLimitWaitMs;
+    // Machines woken for this request: they answer, though the table may not say started yet.
+    const woken = new Set<string>();
+    let deadline = performance.now() + this.#d.limits.hardLimitWaitMs;
     for (;;) {
       const all = routes.targets(q.app, q.publicPort).filter((t) => allowed(q, t));
       if (all.length === 0) return refusedNothing(q, routes.machines(q.app).length > 0);
-      const routable = routes.routable(q.app, q.publicPort).filter((t) => allowed(q, t) && !q.tried.has(t.machineId));
+      const routable = all.filter((t) => !q.tried.has(t.machineId) && (isRoutable(routes.get(t.machineId)!) || woken.has(t.machineId)));
       const local = routable.filter((t) => t.region === region);
       const picked = RouteTable.pick(local, this.#d.random);
       if (picked !== undefined) {
@@ -81,35 +88,50 @@ export class Router {
       // Traffic leaves the region only when no local machine can take it.
       const remote = this.#nearestPeer(q, routable.filter((t) => t.region !== region));
       if (remote !== undefined) return remote;
+      const sleeper = this.#localSleeper(q, all, woken);
       if (local.length > 0) {
         const leftMs = deadline - performance.now();
         if (leftMs <= 0) {
           return { kind: 'refused', status: 503, code: 'PL', message: `every machine of app '${q.app}' is at its hard concurrency limit`, hint: 'raise services.concurrency.hard_limit or run more machines: aloft machine clone' };
         }
-        await routes.nextRelease(leftMs);
+        // Every machine is full: whichever comes first, a freed slot or another machine woken for the overflow.
+        const wake = sleeper === undefined ? undefined : this.#wake(sleeper, q, woken);
+        await Promise.race([routes.nextRelease(leftMs), ...(wake === undefined ? [] : [wake])]);
         continue;
       }
-      return this.#autostart(q, all);
+      if (sleeper !== undefined) {
+        const failure = await this.#wake(sleeper, q, woken);
+        if (failure !== undefined) return failure;
+        // The wait for a slot on the woken machines starts now, not before the boot.
+        deadline = performance.now() + this.#d.limits.hardLimitWaitMs;
+        continue;
+      }
+      return this.#refusedAsleep(q, all);
     }
   }
 
-  async #autostart(q: RouteQuery, all: Target[]): Promise<Route> {
-    const { region } = this.#d;
-    const sleeping = all.filter((t) => t.service.autostart === true && isWakeable(this.#d.routes.get(t.machineId)?.state) && !q.tried.has(t.machineId));
-    const local = sleeping.find((t) => t.region === region);
-    if (local !== undefined && this.#d.autostarter !== undefined) {
-      try {
-        await this.#d.autostarter.wake(local);
-      } catch (err) {
-        return { kind: 'refused', status: 503, code: 'PM', message: `could not wake machine ${local.machineId} of app '${q.app}': ${(err as Error).message}`, hint: `check it: aloft machine status ${local.machineId} -a ${q.app}` };
-      }
-      // It answers now, though the table may not say 'started' yet: send the request straight to it.
-      const woken = this.#d.routes.targets(q.app, q.publicPort).find((t) => t.machineId === local.machineId);
-      if (woken === undefined) return this.route(q);
-      this.#d.routes.acquire(woken);
-      return { kind: 'machine', target: woken };
+  /** A stopped machine of this region with autostart that this proxy can wake for the request. */
+  #localSleeper(q: RouteQuery, all: Target[], woken: ReadonlySet<string>): Target | undefined {
+    if (this.#d.autostarter === undefined) return undefined;
+    return all.find((t) => t.region === this.#d.region && t.service.autostart === true && !woken.has(t.machineId) && !q.tried.has(t.machineId) && isWakeable(this.#d.routes.get(t.machineId)?.state));
+  }
+
+  /** Wakes `target` for this request; undefined once it answers, else the refusal to give (and it is not tried again). */
+  async #wake(target: Target, q: RouteQuery, woken: Set<string>): Promise<Route | undefined> {
+    try {
+      await this.#d.autostarter!.wake(target);
+      woken.add(target.machineId);
+      return undefined;
+    } catch (err) {
+      q.tried.add(target.machineId);
+      return { kind: 'refused', status: 503, code: 'PM', message: `could not wake machine ${target.machineId} of app '${q.app}': ${(err as Error).message}`, hint: `check it: aloft machine status ${target.machineId} -a ${q.app}` };
     }
-    const remote = this.#nearestPeer(q, sleeping.filter((t) => t.region !== region));
+  }
+
+  /** Nothing here can take the request: another region's sleeping machine, or a refusal saying why. */
+  #refusedAsleep(q: RouteQuery, all: Target[]): Route {
+    const sleeping = all.filter((t) => t.service.autostart === true && isWakeable(this.#d.routes.get(t.machineId)?.state) && !q.tried.has(t.machineId));
+    const remote = this.#nearestPeer(q, sleeping.filter((t) => t.region !== this.#d.region));
     if (remote !== undefined) return remote;
     const why = sleeping.length > 0 && this.#d.autostarter === undefined ? 'and this proxy cannot start machines' : 'and none has autostart';
     return { kind: 'refused', status: 503, code: 'PM', message: `app '${q.app}' has no started machine that can take this request (${all.length} machine(s) on port ${q.publicPort}, ${why})`, hint: `start one: aloft machine start -a ${q.app}, or check aloft machine list -a ${q.app}` };
