@@ -4,9 +4,14 @@
  * password of HTTP basic auth (any user name; docker-style clients and buildah send that), and
  * is verified here with the platform keyring and a local revocation set — no call to the API.
  *
- * Repositories are `<org>/<name>`: a request on `acme/web` is checked as organization `acme`,
- * so one organization's token can neither read nor write another's repositories (and a
- * cross-organization mount, which needs pull on the source, falls back to a plain upload).
+ * Repositories are `<org>/<name>`: a request on `acme/web` is checked as organization `acme`
+ * and app `web`, so one organization's token can neither read nor write another's repositories
+ * (and a cross-organization mount, which needs pull on the source, falls back to a plain
+ * upload), and a token limited to apps reaches only `<org>/<app>` of those apps. Pulling needs
+ * the `read` action; pushing `write` or `deploy` (a deploy pushes its app's image first);
+ * deleting `delete`. A registry request names no machine, so a token limited to machines gets no
+ * registry access at all; it names the registry's own region when one is configured, so a token
+ * limited to regions works only at a registry serving one of them.
  * Platform tokens (minted by agents from the keyring) may pull any repository, nothing else.
  *
  * `GET /token` does the docker token dance: it takes the caller's token and returns it
@@ -28,7 +33,7 @@ import {
   type RevocationSet,
   type Verified,
 } from '../tokens/index.ts';
-import { organizationOf } from './names.ts';
+import { appOf, organizationOf } from './names.ts';
 
 export type RegistryAction = 'pull' | 'push' | 'delete';
 
@@ -70,6 +75,8 @@ export interface TokenAuthOptions {
   realm?: string;
   /** Lifetime of tokens from `/token`; default 10 minutes. */
   tokenTtlS?: number;
+  /** The region this registry serves; without one, tokens limited to regions are refused. */
+  region?: string;
 }
 
 /** Long enough for clients that do not refresh mid-push, short enough that a cached token soon dies. */
@@ -79,11 +86,11 @@ const safeHostPattern = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
 /** Bounds the work one `/token` call can ask for. */
 const scopesMax = 32;
 
-/** What each registry action needs from a token: the platform action and the registry caveat's action. */
-const needs: Record<RegistryAction, { action: Action; registryAction: TokenRegistryAction }> = {
-  pull: { action: 'read', registryAction: 'pull' },
-  push: { action: 'write', registryAction: 'push' },
-  delete: { action: 'delete', registryAction: 'push' },
+/** What each registry action needs from a token: one of these platform actions, and the registry caveat's action. */
+const needs: Record<RegistryAction, { actions: Action[]; registryAction: TokenRegistryAction }> = {
+  pull: { actions: ['read'], registryAction: 'pull' },
+  push: { actions: ['write', 'deploy'], registryAction: 'push' },
+  delete: { actions: ['delete'], registryAction: 'push' },
 };
 
 export function tokenAuth(options: TokenAuthOptions): { authorize: Authorize; issueToken: IssueToken } {
@@ -99,11 +106,29 @@ export function tokenAuth(options: TokenAuthOptions): { authorize: Authorize; is
     const verified = authenticateToken(token!, options.keyring, options.clock.now(), { isRevoked: (id) => options.revocations.isRevoked(id) });
     return { token: token!, verified };
   };
-  /** Throws AuthError 403 naming the refusing caveat. */
+  /** Throws AuthError 403 naming the refusing caveat (for the first of the actions that would do). */
   const check = (verified: Verified, repository: string, action: RegistryAction): void => {
     if (verified.org === PLATFORM_ORG && action !== 'pull') throw new AuthError('forbidden', 'platform tokens may only pull');
     const org = verified.org === PLATFORM_ORG ? PLATFORM_ORG : organizationOf(repository);
-    authorizeToken(verified, { org, repository, ...needs[action], now: options.clock.now() });
+    const app = appOf(repository);
+    const request = {
+      org,
+      repository,
+      registryAction: needs[action].registryAction,
+      now: options.clock.now(),
+      ...(app === undefined ? {} : { app }),
+      ...(options.region === undefined ? {} : { region: options.region }),
+    };
+    let refusal: unknown;
+    for (const tokenAction of needs[action].actions) {
+      try {
+        authorizeToken(verified, { ...request, action: tokenAction });
+        return;
+      } catch (err) {
+        refusal ??= err;
+      }
+    }
+    throw refusal;
   };
 
   const authorize: Authorize = async (request) => {

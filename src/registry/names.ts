@@ -33,3 +33,12 @@ export function organizationOf(repository: string): string {
   const slash = repository.indexOf('/');
   return slash < 0 ? repository : repository.slice(0, slash);
 }
+
+/**
+ * The app whose images a repository holds: `<org>/<app>`. Deeper names belong to no app, so a
+ * token limited to apps reaches exactly its apps' repositories and nothing nested under them.
+ */
+export function appOf(repository: string): string | undefined {
+  const parts = repository.split('/');
+  return parts.length === 2 ? parts[1] : undefined;
+}

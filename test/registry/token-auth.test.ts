@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildExampleImage } from '../../src/build/index.ts';
-import { OciLayoutWriter } from '../../src/registry/index.ts';
+import { OciLayoutWriter, tokenAuth } from '../../src/registry/index.ts';
 import { systemClock } from '../../src/lib/index.ts';
-import { attenuate, inspectToken, Keyring, mintToken, type Caveat } from '../../src/tokens/index.ts';
+import { attenuate, inspectToken, Keyring, mintToken, RevocationList, type Caveat } from '../../src/tokens/index.ts';
 import { keyring, skopeo, startRegistry, token, tokenFor, type Harness } from './helpers.ts';
 
 let h: Harness;
@@ -114,4 +114,64 @@ test('expired, tampered, foreign-key and revoked tokens are refused with 401', a
   assert.match(revoked.message, /revoked/);
   const child = attenuate(revocable, [{ type: 'actions', actions: ['read'] }]);
   assert.equal((await tags('acme/app', child)).status, 401, 'tokens derived from a revoked token are refused too');
+});
+
+test('a token limited to an app reaches the repository <org>/<app> and no other', async () => {
+  // The README's CI token: it deploys web, so it pushes web's image (deploy allows push) and reads it.
+  const ci = narrowed([
+    { type: 'apps', apps: ['web'] },
+    { type: 'actions', actions: ['read', 'deploy'] },
+  ]);
+  await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `x:${ci}`, `oci:${layout}:v1`, `docker://${h.host}/acme/web:v1`]);
+  await assert.rejects(
+    skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `x:${ci}`, `oci:${layout}:v1`, `docker://${h.host}/acme/api:v1`]),
+    (err: Error) => /denied|forbidden/i.test(err.message),
+  );
+  const nested = await refusal(await startUpload('acme/web/cache', ci));
+  assert.equal(nested.status, 403, 'names nested under the app belong to no app');
+  assert.match(nested.message, /apps/);
+
+  // `aloft tokens create -a web --registry pull`.
+  const pullWeb = narrowed([
+    { type: 'apps', apps: ['web'] },
+    { type: 'registry', repositories: ['acme/web'], actions: ['pull'] },
+  ]);
+  const info = JSON.parse(await skopeo(['inspect', '--tls-verify=false', '--creds', `x:${pullWeb}`, `docker://${h.host}/acme/web:v1`])) as { Digest: string };
+  assert.match(info.Digest, /^sha256:/);
+  const otherApp = await refusal(await tags('acme/app', pullWeb));
+  assert.equal(otherApp.status, 403);
+  assert.match(otherApp.message, /apps web, not app 'app'/);
+  assert.equal((await startUpload('acme/web', pullWeb)).status, 403, 'pull only');
+
+  const deployOnly = narrowed([{ type: 'actions', actions: ['deploy'] }]);
+  assert.equal((await startUpload('acme/web', deployOnly)).status, 202, 'deploy allows push');
+  assert.equal((await tags('acme/web', deployOnly)).status, 403, 'but not pull, which needs read');
+});
+
+test('a token limited to machines gets no registry access: images belong to apps, not machines', async () => {
+  const machineToken = narrowed([{ type: 'machines', machines: ['148ed193b95d89'] }]);
+  const pull = await refusal(await tags('acme/app', machineToken));
+  assert.equal(pull.status, 403);
+  assert.match(pull.message, /machines/);
+  assert.equal((await startUpload('acme/app', machineToken)).status, 403);
+  const basic = `Basic ${Buffer.from(`x:${machineToken}`).toString('base64')}`;
+  assert.equal((await fetch(`${h.url}/token?scope=repository:acme/app:pull`, { headers: { authorization: basic } })).status, 403, 'nor a token from /token');
+});
+
+test('a token limited to regions works only at a registry that serves one of them', async () => {
+  const ams = narrowed([{ type: 'regions', regions: ['ams'] }]);
+  const iad = narrowed([{ type: 'regions', regions: ['iad'] }]);
+  const regional = await startRegistry(tokenAuth({ keyring, revocations: new RevocationList(), clock: systemClock, region: 'ams' }));
+  try {
+    const upload = (t: string): Promise<Response> => regional.call('/v2/acme/app/blobs/uploads/', { method: 'POST', ...bearer(t) });
+    assert.equal((await upload(ams)).status, 202);
+    const elsewhere = await refusal(await upload(iad));
+    assert.equal(elsewhere.status, 403);
+    assert.match(elsewhere.message, /regions iad, not region 'ams'/);
+  } finally {
+    await regional.stop();
+  }
+  const noRegion = await refusal(await tags('acme/app', ams));
+  assert.equal(noRegion.status, 403, 'a registry serving no region refuses region-limited tokens');
+  assert.match(noRegion.message, /regions.*names no region/);
 });
