@@ -109,8 +109,8 @@ export class ProxyFeed {
       region: region!,
       hostId: hostId!,
       address: remote ? privateIp! : localIp!,
-      services: parseJson(services!, []),
-      checks: parseJson(checks!, []),
+      services: parseJsonArray(services!),
+      checks: parseJsonArray(checks!),
     };
     this.#machines.set(route.id, route);
     this.#place(route);
@@ -162,10 +162,12 @@ export class ProxyFeed {
   }
 }
 
-function parseJson<T>(text: string, fallback: T): T {
+/** A JSON array column; anything else (the checks column's default is '{}') reads as none, so one odd row cannot stall the feed. */
+function parseJsonArray<T>(text: string): T[] {
   try {
-    return JSON.parse(text) as T;
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? (value as T[]) : [];
   } catch {
-    return fallback;
+    return [];
   }
 }
