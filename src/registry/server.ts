@@ -51,16 +51,24 @@ const keepAliveTimeoutMs = 65_000;
 
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {
   const logger = options.logger ?? silentLogger();
+  const uploadLimits = { ...defaultUploadLimits, ...options.uploadLimits };
   const registry = new Registry({
     dataDir: options.dataDir,
     clock: options.clock ?? systemClock,
     logger,
-    uploadLimits: { ...defaultUploadLimits, ...options.uploadLimits },
+    uploadLimits,
     gcGraceMs: options.gcGraceMs ?? defaultGcGraceMs,
   });
   // Temp files left by a crash were never visible; start clean.
   await rm(registry.blobs.tmpDir, { recursive: true, force: true });
   await mkdir(registry.blobs.tmpDir, { recursive: true });
+
+  const sweeper = setInterval(() => {
+    registry.uploads.expire().catch((err: unknown) => logger.warn({ err }, 'expiring idle uploads failed'));
+  }, uploadSweepMs(uploadLimits.uploadIdleMsMax));
+  // Sessions otherwise live until a client ends them: a client that walks away would hold its
+  // place under the session caps, and its temp file, until the next garbage collection.
+  sweeper.unref();
 
   const server: Server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, requestTimeout: 0 }, (req, res) => {
     void handleRequest(req, res, registry, options, logger);
@@ -79,6 +87,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       return url;
     },
     async close() {
+      clearInterval(sweeper);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -90,6 +99,11 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     },
     gc: () => registry.gc(),
   };
+}
+
+/** A session is dropped at most a quarter of its idle limit late (and at most a minute). */
+function uploadSweepMs(idleMsMax: number): number {
+  return Math.min(Math.max(Math.floor(idleMsMax / 4), 10), 60_000);
 }
 
 async function handleRequest(req: IncomingMessage, res: ServerResponse, registry: Registry, options: RegistryServerOptions, logger: Logger): Promise<void> {

@@ -13,6 +13,7 @@ import type { Clock } from '../lib/clock.ts';
 import { randomHex } from '../lib/ids.ts';
 import { digestFromHash, newDigester } from './digest.ts';
 import { RegistryError } from './errors.ts';
+import { organizationOf } from './names.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 
 /**
@@ -25,16 +26,19 @@ const writeBatchBytes = 1024 * 1024;
 export interface UploadLimits {
   /** Largest blob accepted. */
   blobBytesMax: number;
-  /** Sessions idle longer than this are dropped by `expire()`. */
+  /** Sessions idle longer than this are dropped by `expire()`, which the server runs on a timer. */
   uploadIdleMsMax: number;
   /** Sessions open at once; more are refused with TOOMANYREQUESTS rather than filling the disk. */
   uploadsMax: number;
+  /** Sessions one organization may have open, so that no organization can take all of `uploadsMax`. */
+  uploadsPerOrgMax: number;
 }
 
 export const defaultUploadLimits: UploadLimits = {
   blobBytesMax: 16 * 1024 * 1024 * 1024,
   uploadIdleMsMax: 60 * 60 * 1000,
   uploadsMax: 1024,
+  uploadsPerOrgMax: 128,
 };
 
 export interface UploadSession {
@@ -67,6 +71,15 @@ export class Uploads {
   }
 
   async start(repository: string): Promise<UploadSession> {
+    const org = organizationOf(repository);
+    let orgSessions = 0;
+    for (const session of this.#sessions.values()) if (organizationOf(session.repository) === org) orgSessions++;
+    if (orgSessions >= this.#limits.uploadsPerOrgMax) {
+      throw new RegistryError('TOOMANYREQUESTS', `organization ${org} has too many uploads in progress`, {
+        detail: { uploadsPerOrgMax: this.#limits.uploadsPerOrgMax },
+        hint: 'finish or cancel uploads, then retry; unfinished ones expire when idle',
+      });
+    }
     if (this.#sessions.size >= this.#limits.uploadsMax) {
       throw new RegistryError('TOOMANYREQUESTS', 'too many uploads in progress', {
         detail: { uploadsMax: this.#limits.uploadsMax },
@@ -90,12 +103,7 @@ export class Uploads {
 
   get(repository: string, id: string): UploadSession {
     const session = this.#sessions.get(id);
-    if (session === undefined || session.repository !== repository) {
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id.slice(0, 64)}' not found`, {
-        detail: { uuid: id.slice(0, 64) },
-        hint: 'start a new upload with POST /v2/<name>/blobs/uploads/',
-      });
-    }
+    if (session === undefined || session.repository !== repository) throw uploadUnknown(id);
     return session;
   }
 
@@ -138,6 +146,8 @@ export class Uploads {
    * covers bytes received, some of which may not be in the file yet.
    */
   async complete(session: UploadSession, digest: string): Promise<number> {
+    // Expired or cancelled while the caller awaited something else.
+    if (this.#sessions.get(session.id) !== session) throw uploadUnknown(session.id);
     if (session.busy) {
       throw new RegistryError('BLOB_UPLOAD_INVALID', `upload ${session.id} is still receiving a chunk`, {
         detail: { uuid: session.id, offset: session.offset },
@@ -170,9 +180,14 @@ export class Uploads {
   /** Drops sessions idle too long; returns how many. */
   async expire(): Promise<number> {
     const cutoff = this.#clock.now() - this.#limits.uploadIdleMsMax;
-    const stale = [...this.#sessions.values()].filter((s) => !s.busy && s.updatedAtMs < cutoff);
-    for (const session of stale) await this.cancel(session);
-    return stale.length;
+    let expired = 0;
+    for (const session of [...this.#sessions.values()]) {
+      // Checked just before each is dropped: clients may have used it during the earlier cancels.
+      if (session.busy || session.updatedAtMs >= cutoff || this.#sessions.get(session.id) !== session) continue;
+      await this.cancel(session);
+      expired++;
+    }
+    return expired;
   }
 
   /** Cancels every session (server shutdown). */
@@ -245,6 +260,13 @@ async function writeAll(file: FileHandle, buffers: Buffer[], length: number): Pr
   // A short write is rare for regular files; finish it from a copy of what is left.
   let rest = bytesWritten === length ? Buffer.alloc(0) : Buffer.concat(buffers).subarray(bytesWritten);
   while (rest.length > 0) rest = rest.subarray((await file.write(rest)).bytesWritten);
+}
+
+function uploadUnknown(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id.slice(0, 64)}' not found`, {
+    detail: { uuid: id.slice(0, 64) },
+    hint: 'start a new upload with POST /v2/<name>/blobs/uploads/',
+  });
 }
 
 /** The headers that tell a client where an upload stands. */

@@ -222,6 +222,37 @@ test('pushing a blob again replaces a damaged stored copy rather than trusting i
   }
 });
 
+test('idle upload sessions expire on their own, temp files and all', async () => {
+  const quick = await startRegistry({ uploadLimits: { uploadIdleMsMax: 200 } });
+  try {
+    const r = await quick.call('/v2/acme/idle/blobs/uploads/', { method: 'POST' });
+    const location = r.headers.get('location')!;
+    assert.equal((await quick.call(location, { method: 'PATCH', body: randomBytes(1000), headers: octet })).status, 202);
+    const id = location.split('/').at(-1)!;
+    assert.ok((await readdir(join(quick.dataDir, 'tmp'))).includes(`upload-${id}`));
+    await eventually('the idle session to expire', async () => (await errorCode(await quick.call(location))) === 'BLOB_UPLOAD_UNKNOWN', 5000);
+    assert.ok(!(await readdir(join(quick.dataDir, 'tmp'))).includes(`upload-${id}`), 'its temp file is removed');
+  } finally {
+    await quick.stop();
+  }
+});
+
+test('one organization cannot take every upload session', async () => {
+  const capped = await startRegistry({ uploadLimits: { uploadsMax: 4, uploadsPerOrgMax: 2 } });
+  try {
+    const start = (repo: string, t: string): Promise<Response> =>
+      capped.call(`/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${t}` } });
+    assert.equal((await start('acme/a', token)).status, 202);
+    assert.equal((await start('acme/b', token)).status, 202);
+    const refused = await start('acme/c', token);
+    assert.equal(refused.status, 429);
+    assert.equal(await errorCode(refused), 'TOOMANYREQUESTS');
+    assert.equal((await start('other/a', tokenFor('other'))).status, 202, 'another organization still gets one');
+  } finally {
+    await capped.stop();
+  }
+});
+
 test('blob GET honours Range', async () => {
   const data = Buffer.from('0123456789abcdefghij');
   const digest = await pushBlob('acme/range', data);
