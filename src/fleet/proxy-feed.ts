@@ -11,7 +11,7 @@ import { parseSixpn } from '../net/index.ts';
 import type { MachineRoute, PeerProxy, Peers, RouteTable } from '../proxy/index.ts';
 import type { Member, StateHandle, SubscriptionEvent, Value } from '../state/index.ts';
 
-const machinesQuery = 'SELECT id, app, state, region, host_id, local_ip, private_ip, services, checks FROM machines';
+const machinesQuery = 'SELECT id, app, org, state, region, host_id, local_ip, private_ip, services, checks FROM machines';
 const hostsQuery = 'SELECT id, region, proxy_url, state, state_node FROM hosts';
 const resubscribeDelayMs = 200;
 /** How often the peers' ping results are read for hosts that stopped answering. */
@@ -98,13 +98,14 @@ export class ProxyFeed {
   }
 
   #machineRow(values: Value[]): void {
-    const [id, app, state, region, hostId, localIp, privateIp, services, checks] = values.map((v) => (typeof v === 'string' ? v : ''));
+    const [id, app, org, state, region, hostId, localIp, privateIp, services, checks] = values.map((v) => (typeof v === 'string' ? v : ''));
     // Its own host reaches a machine at its host-local address; other hosts over the private
     // network, at its 6PN address (without one, as on loopback fleets, the local address is shared).
     const remote = hostId !== this.#o.selfHostId && parseSixpn(privateIp!) !== null;
     const route: MachineRoute = {
       id: id!,
       app: app!,
+      org: org!,
       state: state!,
       region: region!,
       hostId: hostId!,

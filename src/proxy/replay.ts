@@ -1,7 +1,8 @@
 /**
  * The `fly-replay` response header: a machine asks the proxy to send the request somewhere
- * else (another region, a given machine, another app) instead of answering it itself.
+ * else (another region, a given machine, another app of its organization) instead of answering it itself.
  */
+import type { RouteTable } from './route-table.ts';
 
 export interface ReplayInstruction {
   /** Regions to replay in, in the order given; `any` matches every region. */
@@ -38,4 +39,21 @@ export function replaySource(machineId: string, region: string, state: string | 
   const fields = [`instance=${machineId}`, `region=${region}`, `t=${Math.round(nowUs)}`];
   if (state !== undefined) fields.push(`state=${state}`);
   return fields.join(';');
+}
+
+/**
+ * Why a replay from machine `fromMachineId` to app `targetApp` is refused for leaving the
+ * machine's organization, or undefined when it may go ahead. An app's organization is that of
+ * its machines; a machine whose organization is unknown replays within its own app only. A
+ * target app with no machines is left to routing, which has nothing there to send it to.
+ */
+export function crossOrgReplayRefusal(routes: RouteTable, fromMachineId: string, targetApp: string | undefined): string | undefined {
+  if (targetApp === undefined) return undefined;
+  const from = routes.get(fromMachineId);
+  if (from?.app === targetApp) return undefined;
+  const targetOrgs = new Set(routes.machines(targetApp).map((m) => m.org ?? ''));
+  if (targetOrgs.size === 0) return undefined;
+  const org = from?.org ?? '';
+  if (org !== '' && targetOrgs.size === 1 && targetOrgs.has(org)) return undefined;
+  return `machine ${fromMachineId} asked to replay to app '${targetApp}', which is not in the same organization as its app '${from?.app ?? 'unknown'}'`;
 }

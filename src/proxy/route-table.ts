@@ -9,6 +9,8 @@ import type { CheckStatus, ServiceConfig } from '../lib/index.ts';
 export interface MachineRoute {
   id: string;
   app: string;
+  /** The organization of the machine's app; absent or '' when unknown (it may then replay to no other app). */
+  org?: string;
   state: string;
   region: string;
   hostId: string;

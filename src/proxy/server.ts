@@ -14,7 +14,7 @@ import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocke
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 import { hostOf, portOf, type Peers } from './peers.ts';
-import { parseReplay, replaySource } from './replay.ts';
+import { crossOrgReplayRefusal, parseReplay, replaySource } from './replay.ts';
 import { fail, rawFailure, writeHead } from './responses.ts';
 import type { RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
@@ -409,7 +409,7 @@ export class EdgeProxy {
               ? `the request body is larger than ${this.#limits.replayBodyBytesMax} bytes, too large to replay`
               : hops >= this.#limits.replayHopsMax
                 ? `replay loop stopped after ${hops} replays`
-                : undefined;
+                : crossOrgReplayRefusal(this.#opts.routes, route.target.machineId, instruction.app);
         if (refusal !== undefined || instruction === undefined) {
           fail(res, 502, 'PA', refusal ?? 'bad replay', 'fix the fly-replay header the app sends', { 'fly-replay-failed': 'retries_exhausted' });
           return;

@@ -30,6 +30,12 @@ after(async () => {
 });
 
 describe('proxy feed', () => {
+  it("carries each machine's organization into the route table", async () => {
+    state.transaction([{ sql: "INSERT INTO machines (id, app, org, host_id, region, state, local_ip, checks) VALUES ('m-1', 'shop', 'acme', 'ams-1', 'ams', 'started', '127.0.0.1', '[]')" }]);
+    const route = await eventually('the machine in the route table', async () => routes.get('m-1'));
+    assert.equal(route.org, 'acme');
+  });
+
   it("reads a row with the checks column's default ('{}', not a list) as no checks, and keeps following", async () => {
     state.transaction([{ sql: "INSERT INTO machines (id, app, org, host_id, region, state, local_ip) VALUES ('m-2', 'shop', 'acme', 'ams-1', 'ams', 'started', '127.0.0.1')" }]);
     const route = await eventually('the machine in the route table', async () => routes.get('m-2'));

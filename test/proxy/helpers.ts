@@ -46,7 +46,7 @@ export const http80 = (internal_port: number, extra: Partial<ServiceConfig> = {}
 ];
 
 export function machine(id: string, app: string, services: ServiceConfig[], more: Partial<MachineRoute> = {}): MachineRoute {
-  return { id, app, state: 'started', region: 'dev', hostId: 'h', address: '127.0.0.1', services, ...more };
+  return { id, app, org: 'personal', state: 'started', region: 'dev', hostId: 'h', address: '127.0.0.1', services, ...more };
 }
 
 export async function startProxy(opts: Partial<ProxyOptions> = {}): Promise<{ proxy: EdgeProxy; routes: RouteTable; port: number }> {
