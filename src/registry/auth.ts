@@ -33,7 +33,7 @@ import {
   type RevocationSet,
   type Verified,
 } from '../tokens/index.ts';
-import { appOf, organizationOf } from './names.ts';
+import { appOf, assertRepositoryName, organizationOf } from './names.ts';
 
 export type RegistryAction = 'pull' | 'push' | 'delete';
 
@@ -62,7 +62,7 @@ export interface TokenRequest {
 
 export type TokenResult = { ok: true; token: string; expiresInS: number } | { ok: false; status: 401 | 403; challenge?: string; message?: string };
 
-/** Serves `GET /token`: exchanges the caller's credentials for a bearer token. */
+/** Serves `GET /token`: exchanges the caller's credentials for a bearer token; throws a RegistryError for a malformed scope. */
 export type IssueToken = (request: TokenRequest) => Promise<TokenResult>;
 
 export interface TokenAuthOptions {
@@ -187,11 +187,13 @@ const scopeActions: Record<RegistryAction, string> = { pull: 'pull', push: 'pull
 
 /**
  * `repository:acme/web:pull,push` → one entry per action (`*`, which deleting clients ask for,
- * means all three); other scope types (catalog) grant nothing.
+ * means all three); other scope types (catalog) grant nothing. A repository name that is not
+ * one is refused with NAME_INVALID, as the same name would be at `/v2/`.
  */
 function parseScope(scope: string): { repository: string; action: RegistryAction }[] {
   const parts = scope.split(':');
   if (parts.length !== 3 || parts[0] !== 'repository') return [];
+  assertRepositoryName(parts[1]!);
   return parts[2]!
     .split(',')
     .flatMap((a): RegistryAction[] => (a === '*' ? ['pull', 'push', 'delete'] : a === 'pull' || a === 'push' || a === 'delete' ? [a] : []))

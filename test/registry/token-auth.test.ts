@@ -175,3 +175,15 @@ test('a token limited to regions works only at a registry that serves one of the
   assert.equal(noRegion.status, 403, 'a registry serving no region refuses region-limited tokens');
   assert.match(noRegion.message, /regions.*names no region/);
 });
+
+test('/token refuses a scope naming an invalid repository with NAME_INVALID', async () => {
+  const basic = `Basic ${Buffer.from(`x:${token}`).toString('base64')}`;
+  for (const repository of [`acme/${'a'.repeat(300)}`, 'acme/x\u0001y', 'acme/Web']) {
+    const scope = encodeURIComponent(`repository:${repository}:pull`);
+    const r = await fetch(`${h.url}/token?service=aloft-registry&scope=${scope}`, { headers: { authorization: basic } });
+    const refused = await refusal(r);
+    assert.deepEqual([refused.status, refused.code], [400, 'NAME_INVALID'], JSON.stringify(repository.slice(0, 12)));
+  }
+  const anonymous = await fetch(`${h.url}/token?scope=${encodeURIComponent(`repository:acme/${'a'.repeat(300)}:pull`)}`);
+  assert.equal(anonymous.status, 401, 'credentials are checked first');
+});
