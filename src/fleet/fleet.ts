@@ -20,7 +20,7 @@ import { writeEndpoints } from './endpoints-file.ts';
 import type { Endpoints } from './local-platform.ts';
 import { removeLeftovers } from './leftovers.ts';
 import { endProcesses, spawnRole } from './processes.ts';
-import { buildSimulatedNetwork, canSimulateNetwork, type SimulatedNetwork } from './simulated-network.ts';
+import { buildSimulatedNetwork, canSimulateNetwork, networkOwner, type SimulatedNetwork } from './simulated-network.ts';
 
 export interface FleetOptions {
   dataDir: string;
@@ -28,7 +28,11 @@ export interface FleetOptions {
   hostsPerRegion: number;
   driver: DriverName | 'auto';
   domain: string;
-  /** Second octet of the fleet's loopback addresses (1-254); distinct fleets on one computer need distinct subnets. */
+  /**
+   * Second octet of the fleet's loopback addresses (1-254); distinct fleets on one computer need
+   * distinct subnets. As root, a subnet whose network another running fleet owns is refused
+   * (`topology_in_use`, naming that fleet's directory) rather than taken from it.
+   */
   subnet: number;
   /** Each host's capacity; defaults to what this computer has (each host then believes it has all of it). */
   hostCapacity?: HostCapacity;
@@ -200,7 +204,8 @@ export async function fleetDown(dataDir: string): Promise<number> {
   const record = readFleet(dir);
   if (record !== undefined) await endProcesses(record.pids, dir, 'SIGINT');
   // Namespaces, links, wireguard-go and the relay; also machine namespaces named after the prefix.
-  if (record?.topology !== undefined) await destroyTopology(record.topology);
+  // Not when another fleet has since taken the prefix over and still runs (a refused or crashed start here).
+  if (record?.topology !== undefined) await destroyTopology(record.topology, { owner: networkOwner(dir) });
   await removeLeftovers(join(dir, 'hosts'));
   await rm(join(dir, 'endpoints.json'), { force: true });
   await rm(join(dir, fleetFile), { force: true });

@@ -63,6 +63,9 @@ async function letHostsReachMachines(netns: string, hostAddresses: readonly stri
   });
 }
 
+/** How a fleet owns its topology's prefix: another fleet given the same subnet is told this directory. */
+export const networkOwner = (fleetDir: string): string => `the fleet in ${fleetDir}`;
+
 /** Topology names allow no dashes: `ams-1` is `ams1`. */
 const topologyName = (id: string): string => (id === 'control' ? controlHostName : id.replace(/-/g, ''));
 
@@ -84,7 +87,7 @@ export async function buildSimulatedNetwork(
   };
   await mkdir(join(fleetDir, 'logs'), { recursive: true });
   // logDir: the delay relay runs detached and outlives `fleet up`.
-  const topology = await createTopology({ ...spec, logDir: join(fleetDir, 'logs'), logger });
+  const topology = await createTopology({ ...spec, logDir: join(fleetDir, 'logs'), owner: networkOwner(fleetDir), logger });
   const meshDir = join(fleetDir, 'mesh');
   await mkdir(meshDir, { recursive: true, mode: 0o700 });
   const keys = new Map(topology.hosts.map((h) => [h.name, generateWireguardKeyPair()]));

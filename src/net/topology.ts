@@ -20,7 +20,9 @@
  * mesh and so get the delay; their underlay addresses reach each other directly, undelayed.
  *
  * Everything made is named after the prefix, so {@link destroyTopology} finds and removes it
- * all, also after a crash, and building a topology first removes the remains of an old one.
+ * all, also after a crash, and building a topology first removes the remains of an old one —
+ * unless another owner's topology with that prefix still runs (topology-owner.ts): then the
+ * build is refused instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -38,6 +40,7 @@ import { ipBatch, mustIp } from './ip.ts';
 import { installIsolation } from './isolation.ts';
 import { defaultLatencyMatrix, nearestRegion, regionRttMs, type LatencyMatrix } from './latency.ts';
 import { killAndWait, listNetns, netnsDir, netnsPids, setSysctls } from './netns.ts';
+import { claimTopology, ownerAlive, readTopologyOwner, recordRelay, releaseTopology, thisProcessOwner } from './topology-owner.ts';
 import { uapiSocketDir } from './uapi.ts';
 import type { WireguardOptions } from './wireguard.ts';
 
@@ -74,6 +77,8 @@ export interface TopologySpec {
    * exits when this process does.
    */
   logDir?: string;
+  /** Who builds it, as a refused builder is told (`the fleet in DIR`). Default: this process. */
+  owner?: string;
   logger?: Logger;
 }
 
@@ -117,6 +122,8 @@ export interface Topology {
   readonly hosts: readonly TopologyHost[];
   readonly clients: readonly TopologyClient[];
   readonly latency: LatencyMatrix;
+  /** The delay relay's process (in the core namespace). */
+  readonly relayPid: number;
   host(name: string): TopologyHost;
   /** The ip:port host `from` should use for its WireGuard peer `to`: the relay across regions, direct within one. */
   peerEndpoint(from: string, to: string): string;
@@ -274,16 +281,21 @@ function planHost(plan: TopologyPlan, name: string): TopologyHost {
   return h;
 }
 
-/** Builds the topology; on failure, removes what it made. */
+/**
+ * Builds the topology; on failure, removes what it made. Refused (`topology_in_use`) while another
+ * owner's topology with this prefix runs.
+ */
 export async function createTopology(spec: TopologySpec): Promise<Topology> {
   const plan = planTopology(spec);
   await requirePrerequisites();
   const log = spec.logger ?? silentLogger();
   const started = performance.now();
-  await destroyTopology(spec.prefix);
+  await claimTopology(spec.prefix, spec.owner ?? thisProcessOwner());
   let relay: ChildProcess | undefined;
   try {
+    await removeTopology(spec.prefix);
     relay = await build(spec, plan);
+    await recordRelay(spec.prefix, relay.pid!);
   } catch (err) {
     await destroyTopology(spec.prefix);
     throw err;
@@ -305,6 +317,7 @@ function topologyHandle(spec: TopologySpec, plan: TopologyPlan, relay: ChildProc
     hosts: plan.hosts,
     clients: plan.clients,
     latency: spec.latency ?? defaultLatencyMatrix,
+    relayPid: relay.pid!,
     host,
     peerEndpoint: (from, to) => planPeerEndpoint(plan, from, to),
     async setHostConnected(name, connected) {
@@ -441,13 +454,24 @@ async function startRelay(core: string, pairs: RelayPair[], logDir: string | und
 }
 
 /**
- * Removes everything a topology with this prefix made, whether or not it is running and
- * whoever made it: every process inside its namespaces (wireguard-go, the relay, hosts and
- * their machines), the namespaces (and with them their links, addresses and nft tables),
- * WireGuard sockets left by killed daemons, and the root link. Safe to call any number of times.
+ * Removes everything a topology with this prefix made, whether or not it is running: every
+ * process inside its namespaces (wireguard-go, the relay, hosts and their machines), the
+ * namespaces (and with them their links, addresses and nft tables), WireGuard sockets left by
+ * killed daemons, the root link and its owner's marker. Safe to call any number of times.
+ * With `owner`, a topology that another owner has since built with this prefix and that still
+ * runs is left alone (returns false): a fleet going down must not take a newer fleet with it.
  */
-export async function destroyTopology(prefix: string): Promise<void> {
+export async function destroyTopology(prefix: string, options: { owner?: string } = {}): Promise<boolean> {
   if (!prefixPattern.test(prefix)) throw new ValidationError(`topology prefix '${prefix}' must be 1–8 lowercase letters or digits, starting with a letter`, { field: 'prefix' });
+  const current = await readTopologyOwner(prefix);
+  if (options.owner !== undefined && current !== undefined && current.owner !== options.owner && ownerAlive(current)) return false;
+  await removeTopology(prefix);
+  await releaseTopology(prefix);
+  return true;
+}
+
+/** Everything named after the prefix, whoever owns it (see destroyTopology). */
+async function removeTopology(prefix: string): Promise<void> {
   const ours = (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
   const pids = (await Promise.all(ours.map(netnsPids))).flat();
   await killAndWait(pids);
