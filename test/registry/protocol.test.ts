@@ -311,6 +311,23 @@ test('blobs are visible only in repositories that have them; mounts work within 
   assert.equal(r.status, 403, "acme's token cannot push into evil's repositories");
 });
 
+test('a cross-organization mount is refused even when the caller may read both repositories', async () => {
+  const everyone = await startRegistry({ authorize: async () => ({ ok: true, subject: 'anyone' }) });
+  try {
+    const data = randomBytes(2000);
+    const digest = digestOf(data);
+    assert.equal((await everyone.call(`/v2/acme/shared/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data, headers: octet })).status, 201);
+    let r = await everyone.call(`/v2/acme/mounted/blobs/uploads/?mount=${digest}&from=acme/shared`, { method: 'POST' });
+    assert.equal(r.status, 201, 'within the organization the mount happens');
+    r = await everyone.call(`/v2/evil/stolen/blobs/uploads/?mount=${digest}&from=acme/shared`, { method: 'POST' });
+    assert.equal(r.status, 202, 'across organizations the client gets an upload session instead');
+    assert.ok(r.headers.get('location')?.startsWith('/v2/evil/stolen/blobs/uploads/'));
+    assert.equal((await everyone.call(`/v2/evil/stolen/blobs/${digest}`, { method: 'HEAD' })).status, 404, 'and the blob is not linked');
+  } finally {
+    await everyone.stop();
+  }
+});
+
 test('a mount of something that is not a digest is refused with DIGEST_INVALID and touches no file', async () => {
   const digest = await pushBlob('acme/mount-src', randomBytes(100));
   const victim = join(h.dir, 'victim.txt');
