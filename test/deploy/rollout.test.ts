@@ -129,6 +129,35 @@ describe('rollouts on one host', () => {
     assert.equal(untouched.length, 2, 'the rollout stopped at the first machine');
   });
 
+  it('a release that fails on a later batch rolls the already-updated, healthy machines back', async () => {
+    const before = await machines();
+    assert.equal(before.length, 3);
+    // Listed (and so updated) oldest first: the last machine is the one the release cannot run on.
+    const doomed = before.at(-1)!.id;
+    const steps: string[] = [];
+    const failsOnLast = config(`${served('v3')}[deploy]\nmax_unavailable = 1\n[processes]\napp = "/bin/sh -c 'if [ \\"$FLY_MACHINE_ID\\" = ${doomed} ]; then echo only-here >&2; exit 9; fi; exec /bin/sh /start.sh'"\n[[restart]]\npolicy = 'no'\n`);
+    await assert.rejects(deploy(failsOnLast, steps), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'app_crashed');
+      assert.match(err.message, /exited with code 9/);
+      assert.match(err.message, /rolled back 3 machines to the previous release/);
+      return true;
+    });
+    const healthyFirst = before.slice(0, 2).map((m) => `healthy ${m.id}`);
+    assert.ok(healthyFirst.every((s) => steps.includes(s)), `the first two were updated and healthy before the failure: ${steps.join(', ')}`);
+    const now = await machines();
+    assert.deepEqual(now.map((m) => m.id), before.map((m) => m.id));
+    for (const m of now) {
+      const was = before.find((b) => b.id === m.id)!;
+      assert.equal(m.state, 'started');
+      assert.equal(m.config.image, was.config.image);
+      assert.deepEqual(m.config.init, was.config.init, `${m.id} runs the previous command again`);
+      assert.deepEqual(m.config.env, was.config.env);
+      assert.equal(m.config.metadata.fly_release_version, was.config.metadata.fly_release_version);
+      assert.notEqual(m.instance_id, was.instance_id, `${m.id} was changed, then rolled back`);
+    }
+  });
+
   it('a failing release command stops the deploy before any machine changes', async () => {
     const before = await machines();
     const failing = config(`${served('v3')}[deploy]\nrelease_command = "echo migrating; exit 3"\n`);
@@ -229,5 +258,46 @@ describe('rollouts on one host', () => {
     assert.deepEqual(now.map((m) => m.config.metadata.fly_process_group).sort(), ['web', 'worker']);
     const worker = now.find((m) => m.config.metadata.fly_process_group === 'worker')!;
     assert.deepEqual(worker.config.services, [], 'http_service applies to the web group only');
+  });
+});
+
+describe('a deploy of several process groups', () => {
+  const groupsConfig = (greeting: string, worker: string, extra = '') =>
+    config(`[env]\nGREETING = '${greeting}'\n[processes]\nweb = "/bin/sh /start.sh"\nworker = "${worker}"\n${extra}[http_service]\ninternal_port = 8080\nprocesses = ['web']\n[[restart]]\npolicy = 'no'\n`);
+  const byGroup = async (): Promise<Record<string, Machine>> => Object.fromEntries((await machines()).map((m) => [m.config.metadata.fly_process_group!, m]));
+
+  it('a later group failing rolls back the groups already updated', async () => {
+    await deploy(groupsConfig('groups-v1', '/bin/sleep 3600'));
+    const before = await byGroup();
+    const steps: string[] = [];
+    await assert.rejects(deploy(groupsConfig('groups-v2', "/bin/sh -c 'echo worker broken >&2; exit 5'"), steps), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.equal(err.failure, 'app_crashed');
+      assert.match(err.message, /exited with code 5/);
+      assert.match(err.message, /rolled back 2 machines/);
+      return true;
+    });
+    assert.ok(steps.includes(`healthy ${before.web!.id}`), `web was updated first: ${steps.join(', ')}`);
+    const after = await byGroup();
+    assert.deepEqual(Object.keys(after).sort(), ['web', 'worker']);
+    for (const group of ['web', 'worker']) {
+      assert.equal(after[group]!.id, before[group]!.id);
+      assert.equal(after[group]!.state, 'started', `${group} runs again`);
+      assert.equal(after[group]!.config.env.GREETING, 'groups-v1', `${group} is back on the previous release`);
+      assert.equal(after[group]!.config.metadata.fly_release_version, before[group]!.config.metadata.fly_release_version);
+    }
+  });
+
+  it("a new group's first machine failing rolls back the others and is destroyed", async () => {
+    const before = await byGroup();
+    await assert.rejects(deploy(groupsConfig('groups-v3', '/bin/sleep 3600', "zcron = \"/bin/sh -c 'exit 6'\"\n")), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.match(err.message, /exited with code 6/);
+      assert.match(err.message, /rolled back 2 machines to the previous release, destroyed 1 new machine/);
+      return true;
+    });
+    const after = await byGroup();
+    assert.deepEqual(Object.keys(after).sort(), ['web', 'worker'], 'no zcron machine is left');
+    assert.ok(Object.values(after).every((m) => m.state === 'started' && m.config.env.GREETING === 'groups-v1'));
   });
 });

@@ -33,6 +33,8 @@ export function failureOf(fault: Fault): DeployFailureCause {
 export interface RollbackReport {
   machine: string;
   ok: boolean;
+  /** restored: an old machine back on the previous release (and in routing); destroyed: a new one removed. */
+  action: 'restored' | 'destroyed';
   error?: string;
 }
 
@@ -51,14 +53,18 @@ export class DeployError extends AloftError {
   /** The same failure, with what the rollback did added to its details and message. */
   withRollback(report: RollbackReport[]): DeployError {
     const failed = report.filter((r) => !r.ok);
-    const summary =
-      report.length === 0
-        ? ''
-        : failed.length === 0
-          ? `; rolled back ${report.length} machine${report.length === 1 ? '' : 's'} to the previous release`
-          : `; rollback failed for ${failed.map((r) => r.machine).join(', ')}`;
+    const count = (action: RollbackReport['action']): number => report.filter((r) => r.action === action).length;
+    const done = [
+      ...(count('restored') === 0 ? [] : [`rolled back ${plural(count('restored'), 'machine')} to the previous release`]),
+      ...(count('destroyed') === 0 ? [] : [`destroyed ${plural(count('destroyed'), 'new machine')}`]),
+    ];
+    const summary = report.length === 0 ? '' : failed.length === 0 ? `; ${done.join(', ')}` : `; rollback failed for ${failed.map((r) => r.machine).join(', ')}`;
     return new DeployError(this.failure, `${this.message}${summary}`, { hint: this.hint ?? '', details: { ...this.details, rollback: report }, cause: this });
   }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Classifies an error thrown by a platform call made during a deploy. */

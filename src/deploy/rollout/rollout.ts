@@ -2,7 +2,8 @@
  * One release of an app reaching its machines: the release command first (a failing one stops
  * the deploy before any machine changes), then each process group by the app's strategy;
  * a group with no machines yet gets its first ones, and machines of groups the config no longer
- * has are destroyed once every group is healthy.
+ * has are destroyed once every group is healthy. A failure in any group rolls back what every
+ * group changed, so an app never runs two releases after a failed deploy.
  */
 import { parse as parseShellWords } from 'shell-quote';
 import { durationToMs, machineConfigSchema, parseOrThrow, type Machine, type MachineConfigInput } from '../../lib/index.ts';
@@ -10,7 +11,8 @@ import { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef }
 import type { AppConfig, DeployStrategy } from '../config/schema.ts';
 import { DeployError, deployErrorFrom } from './errors.ts';
 import { waitExited } from './health.ts';
-import { createAndWait, strategies, type GroupPlan, type RolloutContext } from './strategies.ts';
+import { DeployJournal } from './journal.ts';
+import { createAndWait, strategies, type RolloutContext } from './strategies.ts';
 import type { DeployProgress, DeployTarget } from './target.ts';
 
 export const waitTimeoutDefaultMs = 120_000;
@@ -43,9 +45,10 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
     waitTimeoutMs: durationToMs(config.deploy.wait_timeout, waitTimeoutDefaultMs),
     maxUnavailable: config.deploy.max_unavailable,
     progress: options.progress,
+    journal: new DeployJournal(),
   };
-  const existing = (await target.listMachines(app)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
-  const byGroup = Map.groupBy(existing, groupOf);
+  const listed = await target.listMachines(app);
+  const byGroup = Map.groupBy(listed.filter(isLive), groupOf);
   const groups = processGroups(config);
   const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
 
@@ -53,25 +56,27 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
 
   const strategy = strategies[options.strategy ?? config.deploy.strategy];
   const outcomes: GroupOutcome[] = [];
-  for (const { group, config: machineConfig, current } of plans) {
-    if (current.length === 0) {
-      const created: Machine[] = [];
-      try {
-        await createAndWait(ctx, { group, config: machineConfig, machines: [] }, regionOf(options).region, false, created);
-      } catch (err) {
-        // A group's first machine has no previous release to return to; it is left for inspection.
-        throw deployErrorFrom(err, `starting the first ${group} machine`);
+  try {
+    for (const { group, config: machineConfig, current } of plans) {
+      if (current.length === 0) {
+        let first: Machine;
+        try {
+          first = await createAndWait(ctx, { group, config: machineConfig, machines: [] }, regionOf(options).region, false);
+        } catch (err) {
+          throw deployErrorFrom(err, `starting the first ${group} machine`);
+        }
+        outcomes.push({ group, action: 'created', machines: [first.id] });
+        continue;
       }
-      outcomes.push({ group, action: 'created', machines: created.map((m) => m.id) });
-      continue;
+      const stale = current.filter((m) => !sameConfig(m, machineConfig));
+      if (stale.length > 0) await strategy(ctx, { group, config: machineConfig, machines: stale });
+      outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: [] });
     }
-    const stale = current.filter((m) => !sameConfig(m, machineConfig));
-    if (stale.length > 0) {
-      const plan: GroupPlan = { group, config: machineConfig, machines: stale };
-      await strategy(ctx, plan);
-    }
-    outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: [] });
+  } catch (err) {
+    // One release: a failure in any group returns every group to the previous release.
+    throw deployErrorFrom(err, 'deploying').withRollback(await ctx.journal.undo(ctx));
   }
+  await ctx.journal.commit(ctx);
   for (const [group, machines] of byGroup) {
     if (groups.includes(group)) continue;
     options.progress({ step: 'remove', group, message: `the config has no '${group}' group any more: destroying its ${machines.length} machine(s)` });
@@ -79,9 +84,13 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
     outcomes.push({ group, action: 'removed', machines: machines.map((m) => m.id) });
   }
   // Bluegreen and replacements change which machines a group has: report what runs now.
-  const now = Map.groupBy((await target.listMachines(app)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying'), groupOf);
+  const now = Map.groupBy((await target.listMachines(app)).filter(isLive), groupOf);
   for (const outcome of outcomes) if (outcome.action === 'updated' || outcome.action === 'unchanged') outcome.machines = (now.get(outcome.group) ?? []).map((m) => m.id);
   return outcomes;
+}
+
+function isLive(machine: Machine): boolean {
+  return machine.state !== 'destroyed' && machine.state !== 'destroying';
 }
 
 /** Runs the release command once in a temporary machine of the new image; non-zero stops the deploy. */
