@@ -49,7 +49,13 @@ export function tokensCommands(program: Command): void {
     tokens
       .command('attenuate')
       .description('narrow a token offline (no API call): the result can never do more than the original')
-      .option('--token <token>', 'the token to narrow (default: your current token)'),
+      .option('--token <token>', 'the token to narrow (default: your current token)')
+      .addHelpText(
+        'after',
+        '\nThe result is recorded nowhere, so it has no id of its own: it is not in `tokens list` and is revoked only\n' +
+          'by revoking the token it was made from (which revokes every other token made from that one too).\n' +
+          'For a token you may need to revoke by itself, use `tokens create`; keep attenuated ones short (--expires).',
+      ),
   ).action(async (flags: Omit<CaveatFlags, 'app'> & { token?: string }, cmd: Command) => {
     const ctx = new CliContext(cmd);
     const opts = { ...flags, app: ctx.options.apps };
