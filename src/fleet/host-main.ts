@@ -97,6 +97,8 @@ const host = await startHost({
   bindHost: network.bindHost,
   internalHost: required('address'),
   ...('meshHost' in network ? { meshHost: network.meshHost, stateTiming: network.stateTiming } : {}),
+  // The simulated network's own matrix, when it was given one: `.internal`'s "nearest" follows it.
+  ...(member?.file.spec.latency === undefined ? {} : { regionLatency: member.file.spec.latency }),
   ports: { agent: 0, proxy: network.proxyPort, gossip: 0 },
   registry: { url: required('registry') },
   keyring,

@@ -10,6 +10,8 @@ import { EdgeProxy, Peers, RouteTable, type ProxyTls } from '../proxy/index.ts';
 import { agentMachineControl, agentUrlFromState } from './machine-control.ts';
 import { ProxyFeed } from './proxy-feed.ts';
 import { startDnsServer } from '../dns/index.ts';
+import { defaultLatencyMatrix, type LatencyMatrix } from '../net/index.ts';
+import { hostRegionDistance } from './region-distance.ts';
 import { openState, type StateHandle, type StateTiming } from '../state/index.ts';
 import type { Keyring, RevocationList } from '../tokens/index.ts';
 import type { MasterKey } from '../secrets/index.ts';
@@ -65,6 +67,12 @@ export interface HostOptions {
    * and the organization of askers without a 6PN source (loopback fleets only). Omitted = none.
    */
   dns?: { listen: readonly DnsListen[]; defaultOrg?: number };
+  /**
+   * RTTs between regions as the fleet's network has them: `.internal` answers nearest regions
+   * first by it, and by the proxy's measured RTTs for regions it lacks (region-distance.ts).
+   * Default: the matrix the simulated network uses by default.
+   */
+  regionLatency?: LatencyMatrix;
   /** TLS termination for the proxy (src/proxy/tls/), and the port public port 443 listens on. */
   tls?: { edge: ProxyTls; port: number };
 }
@@ -179,6 +187,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
         state,
         listen: opts.dns.listen,
         region: opts.region,
+        regionDistance: hostRegionDistance(opts.regionLatency ?? defaultLatencyMatrix, peers),
         ...(opts.dns.defaultOrg === undefined ? {} : { defaultOrg: opts.dns.defaultOrg }),
         logger: opts.logger.child({ component: 'dns' }),
       });

@@ -53,7 +53,7 @@ export { WireguardDevice, type WireguardOptions } from './wireguard.ts';
 export { uapiGet, uapiSocketPath, type WireguardStatus, type WireguardPeerStatus } from './uapi.ts';
 export { meshFromState, meshPeers, type Mesh, type MeshOptions, type MeshPeer, type MeshHostRow } from './mesh.ts';
 export { installIsolation, isolationRuleset, isolationTable, type IsolationOptions } from './isolation.ts';
-export { defaultLatencyMatrix, regionRttMs, nearestRegion, type LatencyMatrix } from './latency.ts';
+export { defaultLatencyMatrix, knownRegionRttMs, regionRttMs, nearestRegion, type LatencyMatrix } from './latency.ts';
 export { DelayRelay, relayQueueDatagramsMax, type RelayPair, type RelayEndpoint, type RelayCounters, type DelayRelayOptions } from './delay-relay.ts';
 export {
   createTopology,

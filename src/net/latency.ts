@@ -25,10 +25,14 @@ export const defaultLatencyMatrix: LatencyMatrix = {
   },
 };
 
+/** RTT between two regions, or undefined when the matrix does not have the pair. */
+export function knownRegionRttMs(matrix: LatencyMatrix, a: string, b: string): number | undefined {
+  return a === b ? matrix.sameRegionRttMs : (matrix.rttMs[`${a}:${b}`] ?? matrix.rttMs[`${b}:${a}`]);
+}
+
 /** RTT between two regions; unknown pairs are a config error naming the pair. */
 export function regionRttMs(matrix: LatencyMatrix, a: string, b: string): number {
-  if (a === b) return matrix.sameRegionRttMs;
-  const rtt = matrix.rttMs[`${a}:${b}`] ?? matrix.rttMs[`${b}:${a}`];
+  const rtt = knownRegionRttMs(matrix, a, b);
   if (rtt === undefined) {
     throw new ValidationError(`the latency matrix has no RTT between regions ${a} and ${b}`, {
       hint: `add '${[a, b].sort().join(':')}' to the matrix, or use regions it knows: ${knownRegions(matrix).join(', ')}`,
