@@ -153,9 +153,17 @@ async function connect(netns: string, address: string, port: number): Promise<st
   );
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** The fastest of a series of pings: load on this shared computer only ever adds to the others. */
+function fastest(values: number[]): number {
+  return Math.min(...values);
+}
+
+/**
+ * Whether an RTT over the relay is the matrix's: never below it (the relay holds each datagram
+ * half of it each way), and above it by no more than a loaded computer adds to its fastest ping.
+ */
+function matchesMatrix(measuredMs: number, matrixMs: number): boolean {
+  return measuredMs >= matrixMs * 0.95 && measuredMs <= matrixMs * 1.25;
 }
 
 test('keys and endpoints spread through the state layer: every host gets every other as a peer with its orgs prefixes', { skip, timeout: 30_000 }, async () => {
@@ -189,10 +197,10 @@ test('6PN crosses hosts and regions over wireguard-go, and the RTT across region
   const series = await Promise.all(expected.map(([target]) => ping(fromA1.netnsName, machine(target).ipv6, 7)));
   for (const [i, [target, rttMs]] of expected.entries()) {
     const times = series[i]!;
-    const measured = median(times);
-    t.diagnostic(`A@a1 → ${target}: median RTT ${measured} ms (matrix ${rttMs} ms)`);
+    const measured = fastest(times);
+    t.diagnostic(`A@a1 → ${target}: fastest RTT ${measured} ms (matrix ${rttMs} ms)`);
     if (rttMs < 10) assert.ok(measured < 20, `same region RTT ${measured} ms (${times.join(', ')})`);
-    else assert.ok(Math.abs(measured - rttMs) <= rttMs * 0.25, `A@a1 → ${target}: median RTT ${measured} ms, matrix ${rttMs} ms ±25% (${times.join(', ')})`);
+    else assert.ok(matchesMatrix(measured, rttMs), `A@a1 → ${target}: fastest RTT ${measured} ms, matrix ${rttMs} ms (${times.join(', ')})`);
   }
   // Full-size segments too: the tunnel's smaller MTU is learned (ICMPv6 "packet too big" from the host).
   serve(machine('A@i1').netnsName, 7001, '', ['busybox', 'head', '-c', '2000000', '/dev/zero']);
@@ -208,8 +216,8 @@ test('6PN crosses hosts and regions over wireguard-go, and the RTT across region
   assert.equal(received, 2_000_000);
   // Between the other pair of regions too, from the other side.
   const times = await ping(machine('A@i1').netnsName, machine('A@s1').ipv6, 7);
-  t.diagnostic(`A@i1 → A@s1: median RTT ${median(times)} ms (matrix 200 ms)`);
-  assert.ok(Math.abs(median(times) - 200) <= 50, `iad → syd median RTT ${median(times)} ms, matrix 200 ms (${times.join(', ')})`);
+  t.diagnostic(`A@i1 → A@s1: fastest RTT ${fastest(times)} ms (matrix 200 ms)`);
+  assert.ok(matchesMatrix(fastest(times), 200), `iad → syd fastest RTT ${fastest(times)} ms, matrix 200 ms (${times.join(', ')})`);
 });
 
 test('isolation: org A and org B cannot reach each other either way (ping and TCP), org A reaches itself on every host and the DNS address', { skip, timeout: 60_000 }, async () => {
