@@ -137,6 +137,21 @@ export type ServiceConfig = z.output<typeof serviceSchema>;
 export { signalName as signalNameSchema };
 
 /**
+ * The names a machine's service checks are reported under, per service in order: the check's
+ * `name`, else Fly's `servicecheck-NN-TYPE-PORT` (NN counts every service check before it).
+ * The agent names the checks it runs with it and the proxy finds a service's checks with it.
+ */
+export function serviceCheckNames(services: readonly ServiceConfig[]): string[][] {
+  let n = 0;
+  return services.map((service) =>
+    (service.checks ?? []).map((check) => {
+      const nn = String(n++).padStart(2, '0');
+      return check.name ?? `servicecheck-${nn}-${check.type}-${check.port ?? service.internal_port}`;
+    }),
+  );
+}
+
+/**
  * Parses `value` with `schema`, turning the first problems into one ValidationError that names
  * each offending field by its path (e.g. `config.guest.memory_mb`) and what it should be.
  */

@@ -3,7 +3,7 @@
  * services it declares, whether it is started, and how loaded each of its services is through
  * this proxy. Fed by machine rows (from the state layer or, on one host, from the local agent).
  */
-import type { CheckStatus, ServiceConfig } from '../lib/index.ts';
+import { serviceCheckNames, type CheckStatus, type ServiceConfig } from '../lib/index.ts';
 
 /** One machine as the proxy needs to know it. */
 export interface MachineRoute {
@@ -49,7 +49,16 @@ export interface Target {
   load: ServiceLoad;
   softLimit: number;
   hardLimit: number;
+  /** What the checks of this service say (top-level machine checks do not count). */
+  health: ServiceHealth;
 }
+
+/**
+ * A service's health by the checks its machine reports for it: `failing` when one is critical,
+ * `pending` while one has not passed yet (grace period, first probe), `passing` otherwise — also
+ * when the service has no checks, or none reported (its agent runs none).
+ */
+export type ServiceHealth = 'passing' | 'pending' | 'failing';
 
 /** Fly's defaults when a service declares no concurrency. */
 export const defaultSoftLimit = 20;
@@ -59,13 +68,15 @@ interface Entry {
   row: MachineRoute;
   /** Per service index; replaced rows keep their counters so requests in flight release the same object. */
   loads: ServiceLoad[];
+  /** Per service index, from the row's checks (worked out once per row, not per request). */
+  health: ServiceHealth[];
 }
 
 export class RouteTable {
   readonly #byApp = new Map<string, Map<string, Entry>>();
   readonly #appOf = new Map<string, string>();
   readonly #listeners = new Set<(row: MachineRoute | undefined, id: string) => void>();
-  readonly #releaseWaiters = new Set<() => void>();
+  readonly #changeWaiters = new Set<() => void>();
   readonly #now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
@@ -83,9 +94,10 @@ export class RouteTable {
     }
     const existing = machines.get(row.id);
     const loads = row.services.map((_, i) => existing?.loads[i] ?? { inFlight: 0, lastActiveMs: this.#now() });
-    machines.set(row.id, { row, loads });
+    machines.set(row.id, { row, loads, health: servicesHealth(row) });
     this.#appOf.set(row.id, row.app);
     for (const l of this.#listeners) l(row, row.id);
+    this.#changed();
   }
 
   remove(machineId: string): void {
@@ -96,6 +108,7 @@ export class RouteTable {
     machines?.delete(machineId);
     if (machines?.size === 0) this.#byApp.delete(app);
     for (const l of this.#listeners) l(undefined, machineId);
+    this.#changed();
   }
 
   /** Called after every upsert or removal; returns the unsubscribe function. */
@@ -148,9 +161,14 @@ export class RouteTable {
     return out;
   }
 
-  /** Machines that may take new work now: started and routable. */
+  /** Machines that may take new work now: started, with their service's checks passing. */
   routable(app: string, publicPort: number): Target[] {
-    return this.targets(app, publicPort).filter((t) => isRoutable(this.get(t.machineId)!));
+    return this.targets(app, publicPort).filter((t) => this.takesWork(t));
+  }
+
+  /** Whether the target may take new work now: its machine is started and its service's checks pass. */
+  takesWork(t: Target): boolean {
+    return t.health === 'passing' && this.get(t.machineId)?.state === 'started';
   }
 
   /**
@@ -181,20 +199,27 @@ export class RouteTable {
   release(t: Target): void {
     t.load.inFlight -= 1;
     if (t.load.inFlight === 0) t.load.lastActiveMs = this.#now();
-    for (const w of [...this.#releaseWaiters]) w();
+    this.#changed();
   }
 
-  /** Resolves at the next release of any load, or after `ms`; a hint to look again, not a reservation. */
-  nextRelease(ms: number): Promise<void> {
+  /**
+   * Resolves at the next release of any load or change of any machine, or after `ms`; a hint to
+   * look again (for a slot, or a machine whose checks pass), not a reservation.
+   */
+  nextChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.#releaseWaiters.delete(done);
+        this.#changeWaiters.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.#releaseWaiters.add(done);
+      this.#changeWaiters.add(done);
     });
+  }
+
+  #changed(): void {
+    for (const w of [...this.#changeWaiters]) w();
   }
 
   /** Monotonic ms since the service last had load, or 0 when it has load now. */
@@ -203,12 +228,13 @@ export class RouteTable {
   }
 }
 
-/**
- * Whether a machine takes new work: started, and no health check critical (a failing check
- * keeps it out of routing until the check passes again; `warning` — not yet probed — routes).
- */
-export function isRoutable(row: MachineRoute): boolean {
-  return row.state === 'started' && !(row.checks ?? []).some((c) => c.status === 'critical');
+/** Each service's health, as Fly gates routing: by the service's own checks; top-level checks are informational. */
+function servicesHealth(row: MachineRoute): ServiceHealth[] {
+  const reported = new Map((row.checks ?? []).map((c) => [c.name, c.status]));
+  return serviceCheckNames(row.services).map((names) => {
+    const statuses = names.map((name) => reported.get(name)).filter((status) => status !== undefined);
+    return statuses.includes('critical') ? 'failing' : statuses.some((status) => status !== 'passing') ? 'pending' : 'passing';
+  });
 }
 
 function portsOf(p: PortConfig): number[] {
@@ -241,6 +267,7 @@ function targetOf(entry: Entry, publicPort: number): Target | undefined {
         service,
         portConfig: p,
         load: entry.loads[i]!,
+        health: entry.health[i]!,
         softLimit,
         hardLimit: Math.max(softLimit, service.concurrency?.hard_limit ?? defaultHardLimit),
       };

@@ -7,7 +7,7 @@
 import type { ProxyLimits } from './limits.ts';
 import type { PeerProxy, Peers } from './peers.ts';
 import type { ProxyErrorCode } from './responses.ts';
-import { isRoutable, RouteTable, type Target } from './route-table.ts';
+import { RouteTable, type Target } from './route-table.ts';
 import type { Autostarter } from './scale-to-zero.ts';
 
 export type Route =
@@ -71,10 +71,11 @@ export class Router {
     // Machines woken for this request: they answer, though the table may not say started yet.
     const woken = new Set<string>();
     let deadline = performance.now() + this.#d.limits.hardLimitWaitMs;
+    let checksDeadline: number | undefined;
     for (;;) {
       const all = routes.targets(q.app, q.publicPort).filter((t) => allowed(q, t));
       if (all.length === 0) return refusedNothing(q, routes.machines(q.app).length > 0);
-      const routable = all.filter((t) => !q.tried.has(t.machineId) && (isRoutable(routes.get(t.machineId)!) || woken.has(t.machineId)));
+      const routable = all.filter((t) => !q.tried.has(t.machineId) && (routes.takesWork(t) || (woken.has(t.machineId) && t.health !== 'failing')));
       const local = routable.filter((t) => t.region === region);
       const picked = RouteTable.pick(local, this.#d.random);
       if (picked !== undefined) {
@@ -96,8 +97,18 @@ export class Router {
         }
         // Every machine is full: whichever comes first, a freed slot or another machine woken for the overflow.
         const wake = sleeper === undefined ? undefined : this.#wake(sleeper, q, woken);
-        await Promise.race([routes.nextRelease(leftMs), ...(wake === undefined ? [] : [wake])]);
+        await Promise.race([routes.nextChange(leftMs), ...(wake === undefined ? [] : [wake])]);
         continue;
+      }
+      // A started machine whose service checks have not run yet is about to take work: wait for them
+      // (as long as a wake may take) rather than refuse or wake another machine.
+      if (all.some((t) => t.region === region && !q.tried.has(t.machineId) && t.health === 'pending' && routes.get(t.machineId)?.state === 'started')) {
+        checksDeadline ??= performance.now() + this.#d.limits.autostartTimeoutMs;
+        const leftMs = checksDeadline - performance.now();
+        if (leftMs > 0) {
+          await routes.nextChange(leftMs);
+          continue;
+        }
       }
       if (sleeper !== undefined) {
         const failure = await this.#wake(sleeper, q, woken);
@@ -133,8 +144,15 @@ export class Router {
     const sleeping = all.filter((t) => t.service.autostart === true && isWakeable(this.#d.routes.get(t.machineId)?.state) && !q.tried.has(t.machineId));
     const remote = this.#nearestPeer(q, sleeping.filter((t) => t.region !== this.#d.region));
     if (remote !== undefined) return remote;
-    const why = sleeping.length > 0 && this.#d.autostarter === undefined ? 'and this proxy cannot start machines' : 'and none has autostart';
-    return { kind: 'refused', status: 503, code: 'PM', message: `app '${q.app}' has no started machine that can take this request (${all.length} machine(s) on port ${q.publicPort}, ${why})`, hint: `start one: aloft machine start -a ${q.app}, or check aloft machine list -a ${q.app}` };
+    const unhealthy = all.filter((t) => t.region === this.#d.region && t.health !== 'passing' && this.#d.routes.get(t.machineId)?.state === 'started');
+    const why =
+      unhealthy.length > 0
+        ? `and the service checks of ${unhealthy.map((t) => `${t.machineId} (${t.health === 'failing' ? 'failing' : 'not passed yet'})`).join(', ')} do not pass`
+        : sleeping.length > 0 && this.#d.autostarter === undefined
+          ? 'and this proxy cannot start machines'
+          : 'and none has autostart';
+    const hint = unhealthy.length > 0 ? `see its checks: aloft machine status ${unhealthy[0]!.machineId} -a ${q.app}` : `start one: aloft machine start -a ${q.app}, or check aloft machine list -a ${q.app}`;
+    return { kind: 'refused', status: 503, code: 'PM', message: `app '${q.app}' has no started machine that can take this request (${all.length} machine(s) on port ${q.publicPort}, ${why})`, hint };
   }
 
   /** The nearest answering peer proxy of a region where one of `targets` is, unless this request came from a peer. */

@@ -3,7 +3,7 @@
  * (by name) and each service's `checks` (named as Fly names them, `servicecheck-NN-TYPE-PORT`),
  * with durations in milliseconds and defaults filled in.
  */
-import { durationToMs, type MachineConfig } from '../../lib/index.ts';
+import { durationToMs, serviceCheckNames, type MachineConfig } from '../../lib/index.ts';
 
 type CheckConfig = MachineConfig['checks'][string];
 
@@ -38,14 +38,9 @@ export function checkSpecsOf(config: MachineConfig): CheckSpec[] {
     const port = check.port ?? fallbackPort;
     if (port !== undefined) specs.push(specOf(name, check, port));
   }
-  let n = 0;
-  for (const service of config.services) {
-    for (const check of service.checks ?? []) {
-      const port = check.port ?? service.internal_port;
-      const name = check.name ?? `servicecheck-${String(n).padStart(2, '0')}-${check.type}-${port}`;
-      specs.push(specOf(name, check, port));
-      n += 1;
-    }
+  const names = serviceCheckNames(config.services);
+  for (const [i, service] of config.services.entries()) {
+    for (const [j, check] of (service.checks ?? []).entries()) specs.push(specOf(names[i]![j]!, check, check.port ?? service.internal_port));
   }
   return specs.slice(0, checksPerMachineMax);
 }
