@@ -11,5 +11,6 @@ export function apiDeployTarget(client: ApiClient): DeployTarget {
     destroyMachine: (app, id) => client.destroyMachine(app, id, true),
     cordon: (app, id) => client.call('POST', `/v1/apps/${app}/machines/${id}/cordon`, {}),
     uncordon: (app, id) => client.call('POST', `/v1/apps/${app}/machines/${id}/uncordon`, {}),
+    secretsVersion: async (app) => (await client.call<{ version: number }>('GET', `/v1/apps/${app}/secrets`)).version,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * `aloft deploy` and `aloft releases` through the CLI: a config file deploys, a change deploys
  * as a new release, a crashing release is rolled back with the exit code and log lines and
- * recorded as failed, a rollback returns to an earlier release, and a bad config names its line.
+ * recorded as failed, a rollback returns to an earlier release, and a bad config names its line;
+ * and a staged secret applied by a deploy.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,13 +29,34 @@ interface Release {
   failure: { error: string; code: string } | null;
 }
 
-async function writeConfig(body: string, waitTimeout = '20s'): Promise<void> {
-  await writeFile(join(dir, 'fly.toml'), `app = '${app}'\n\n[build]\n  image = 'site:v1'\n\n[deploy]\n  wait_timeout = '${waitTimeout}'\n\n${body}`);
+async function writeConfig(body: string, waitTimeout = '20s', image = 'site:v1'): Promise<void> {
+  await writeFile(join(dir, 'fly.toml'), `app = '${app}'\n\n[build]\n  image = '${image}'\n\n[deploy]\n  wait_timeout = '${waitTimeout}'\n\n${body}`);
 }
 
 async function page(): Promise<string> {
   const res = await request(`${p.endpoints.proxy}/cgi-bin/env`, { headers: { host: `${app}.aloft.localhost` } });
   return `${res.statusCode} ${await res.body.text()}`;
+}
+
+/** Waits until every request through the proxy shows `text`. */
+async function servedEverywhere(text: string): Promise<void> {
+  await eventually(`every machine to serve ${text}`, async () => {
+    for (let i = 0; i < 6; i++) if (!(await page()).includes(text)) return false;
+    return true;
+  });
+}
+
+async function liveMachines(): Promise<Machine[]> {
+  return (await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app])).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
+}
+
+/** The progress lines of a deploy's output, as `step subject` (e.g. `update 0123…`). */
+function steps(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .map((line) => /^\s+(\S+)\s+(.*)$/.exec(line))
+    .filter((m) => m !== null)
+    .map((m) => `${m![1]} ${m![2]}`);
 }
 
 before(async () => {
@@ -44,9 +66,17 @@ before(async () => {
   try {
     await writeExampleRootfs(rootfs);
     // A CGI script that shows the greeting, so each release's env is visible through the proxy.
-    await writeFile(join(rootfs, 'www', 'cgi-bin', 'env'), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ngreeting=%s\\nmotd=%s\\n" "$GREETING" "$(cat /etc/motd 2>/dev/null)"\n', { mode: 0o755 });
-    const imported = await cli(['images', 'import', rootfs, '--tag', 'site:v1', '--cmd', '/bin/sh /start.sh', '--port', '8080']);
-    assert.equal(imported.code, 0, imported.stderr);
+    await writeFile(
+      join(rootfs, 'www', 'cgi-bin', 'env'),
+      '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ngreeting=%s\\nmotd=%s\\nstaged=%s\\nimage=%s\\n" "$GREETING" "$(cat /etc/motd 2>/dev/null)" "$STAGED_TOKEN" "$(cat /image 2>/dev/null)"\n',
+      { mode: 0o755 },
+    );
+    // Two images that differ only in /image, for deploying an earlier one again.
+    for (const tag of ['v1', 'v2']) {
+      await writeFile(join(rootfs, 'image'), `site-${tag}`);
+      const imported = await cli(['images', 'import', rootfs, '--tag', `site:${tag}`, '--cmd', '/bin/sh /start.sh', '--port', '8080']);
+      assert.equal(imported.code, 0, imported.stderr);
+    }
   } finally {
     await rm(rootfs, { recursive: true, force: true });
   }
@@ -199,5 +229,17 @@ describe('aloft deploy', () => {
     } finally {
       await rm(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  it('a secret set with --stage reaches the machines at the next deploy, though the config is unchanged', async () => {
+    const staged = await cli(['secrets', 'set', 'STAGED_TOKEN=staged-42', '--stage', '-a', app]);
+    assert.equal(staged.code, 0, staged.stderr);
+    assert.match(await page(), /staged=\n/, 'staged: not applied yet');
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stderr, /app: updated/);
+    await servedEverywhere('staged=staged-42');
+    const machines = await liveMachines();
+    assert.ok(machines.every((m) => m.secrets_version >= 1));
   });
 });

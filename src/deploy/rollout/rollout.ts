@@ -47,7 +47,7 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
     progress: options.progress,
     journal: new DeployJournal(),
   };
-  const listed = await target.listMachines(app);
+  const [listed, secretsVersion] = await Promise.all([target.listMachines(app), target.secretsVersion(app)]);
   const byGroup = Map.groupBy(listed.filter(isLive), groupOf);
   const groups = processGroups(config);
   const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
@@ -68,7 +68,8 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
         outcomes.push({ group, action: 'created', machines: [first.id] });
         continue;
       }
-      const stale = current.filter((m) => !sameConfig(m, machineConfig));
+      // A machine is stale when it runs another config, or secrets older than the app's (a change set with --stage).
+      const stale = current.filter((m) => !sameConfig(m, machineConfig) || m.secrets_version < secretsVersion);
       if (stale.length > 0) await strategy(ctx, { group, config: machineConfig, machines: stale });
       outcomes.push({ group, action: stale.length === 0 ? 'unchanged' : 'updated', machines: [] });
     }

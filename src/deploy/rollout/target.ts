@@ -27,6 +27,8 @@ export interface DeployTarget {
   /** Takes the machine out of proxy routing (bluegreen keeps new machines out until healthy). */
   cordon(app: string, id: string): Promise<void>;
   uncordon(app: string, id: string): Promise<void>;
+  /** The version of the app's secrets now: a machine on an older one is stale even if its config is not. */
+  secretsVersion(app: string): Promise<number>;
 }
 
 /** What a deploy reports as it goes, for the CLI to print. */
