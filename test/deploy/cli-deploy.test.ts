@@ -2,7 +2,8 @@
  * `aloft deploy` and `aloft releases` through the CLI: a config file deploys, a change deploys
  * as a new release, a crashing release is rolled back with the exit code and log lines and
  * recorded as failed, a rollback returns to an earlier release, and a bad config names its line;
- * and a staged secret applied by a deploy.
+ * each strategy as its machines show it, an earlier image deployed again, a staged secret
+ * applied by a deploy, and no capacity as exit code 4.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -241,5 +242,92 @@ describe('aloft deploy', () => {
     await servedEverywhere('staged=staged-42');
     const machines = await liveMachines();
     assert.ok(machines.every((m) => m.secrets_version >= 1));
+  });
+
+  it('--strategy immediate updates every machine at once, then waits for them', async () => {
+    assert.equal((await cli(['scale', 'count', '2', '-a', app])).code, 0);
+    const before = await liveMachines();
+    assert.equal(before.length, 2);
+    await writeConfig("[env]\n  GREETING = 'immediate'\n\n[http_service]\n  internal_port = 8080\n");
+    const deployed = await cli(['deploy', dir, '--strategy', 'immediate']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stderr, /release v\d+ of site: .*site:v1 \(immediate\)/);
+    const log = steps(deployed.stderr);
+    const firstHealthy = log.findIndex((l) => l.startsWith('healthy'));
+    for (const m of before) {
+      const updated = log.indexOf(`update updating ${m.id}`);
+      assert.ok(updated >= 0 && updated < firstHealthy, `${m.id} updated before any machine was healthy:\n${log.join('\n')}`);
+    }
+    const after = await liveMachines();
+    assert.deepEqual(after.map((m) => m.id).sort(), before.map((m) => m.id).sort(), 'updated in place');
+    await servedEverywhere('greeting=immediate');
+  });
+
+  it('--strategy canary starts one extra machine, and only once it is healthy updates the others', async () => {
+    const before = await liveMachines();
+    await writeConfig("[env]\n  GREETING = 'canary'\n\n[http_service]\n  internal_port = 8080\n");
+    const deployed = await cli(['deploy', dir, '--strategy', 'canary']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const log = steps(deployed.stderr);
+    const created = log.find((l) => l.startsWith('create '));
+    const canaryId = /created (\S+)/.exec(created ?? '')?.[1];
+    assert.ok(canaryId !== undefined && !before.some((m) => m.id === canaryId), `a new machine first:\n${log.join('\n')}`);
+    const proven = log.indexOf('canary canary healthy; updating the rest');
+    assert.ok(log.indexOf(`healthy ${canaryId} healthy`) < proven);
+    for (const m of before) assert.ok(log.indexOf(`update updating ${m.id}`) > proven, `${m.id} updated after the canary proved healthy`);
+    await eventually('the canary gone', async () => (await liveMachines()).every((m) => m.id !== canaryId));
+    assert.deepEqual((await liveMachines()).map((m) => m.id).sort(), before.map((m) => m.id).sort());
+    await servedEverywhere('greeting=canary');
+  });
+
+  it('--strategy bluegreen starts a new set, and destroys the old one only after all of it is healthy', async () => {
+    const before = await liveMachines();
+    await writeConfig("[env]\n  GREETING = 'green'\n\n[http_service]\n  internal_port = 8080\n\n  [[http_service.checks]]\n    grace_period = '0s'\n    interval = '1s'\n    timeout = '1s'\n    path = '/cgi-bin/env'\n");
+    const deployed = await cli(['deploy', dir, '--strategy', 'bluegreen']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const log = steps(deployed.stderr);
+    const green = log.filter((l) => l.startsWith('create ')).map((l) => /created (\S+)/.exec(l)![1]!);
+    assert.equal(green.length, 2);
+    const moved = log.findIndex((l) => l.startsWith('bluegreen new machines healthy and routed'));
+    for (const id of green) assert.ok(log.indexOf(`healthy ${id} healthy`) < moved, `${id} healthy before the traffic moved:\n${log.join('\n')}`);
+    const after = await liveMachines();
+    assert.deepEqual(after.map((m) => m.id).sort(), [...green].sort(), 'only the new set is left');
+    assert.ok(after.every((m) => !m.cordoned && m.config.env.GREETING === 'green'));
+    assert.ok(before.every((m) => !after.some((a) => a.id === m.id)));
+    await servedEverywhere('greeting=green');
+  });
+
+  it('deploy --image with an earlier release\'s image returns to it', async () => {
+    await writeConfig("[env]\n  GREETING = 'images'\n\n[http_service]\n  internal_port = 8080\n", '20s', 'site:v2');
+    const v2 = await cli(['deploy', dir]);
+    assert.equal(v2.code, 0, v2.stderr);
+    await servedEverywhere('image=site-v2');
+    const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
+    const previous = releases.find((r) => r.status === 'complete' && r.image.endsWith('/personal/site:v1'))!.image;
+    const back = await cli(['deploy', dir, '--image', previous]);
+    assert.equal(back.code, 0, back.stderr);
+    await servedEverywhere('image=site-v1');
+    const now = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
+    assert.equal(now[0]!.image, previous);
+    assert.equal(now[0]!.status, 'complete');
+  });
+
+  it('releases rollback without a version returns to the complete release before the newest', async () => {
+    const releases = (await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app])).filter((r) => r.status === 'complete');
+    const rolled = await cli(['releases', 'rollback', '-a', app]);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    assert.match(rolled.stderr, new RegExp(`runs v${releases[1]!.version}'s image and config again`));
+    await servedEverywhere('image=site-v2');
+  });
+
+  it('a release no host can take fails with exit code 4, naming the host and why, and changes nothing', async () => {
+    const before = await liveMachines();
+    await writeConfig("[env]\n  GREETING = 'huge'\n\n[http_service]\n  internal_port = 8080\n\n[[vm]]\n  size = 'performance-16x'\n  memory = 65536\n", '20s', 'site:v2');
+    const deployed = await cli(['deploy', dir]);
+    assert.equal(deployed.code, 4, deployed.stderr);
+    assert.match(deployed.stderr, /host host-1 has \d+ MB of memory free, 65536 MB asked|host host-1 has \d+ CPUs free, 16 asked/);
+    assert.match(deployed.stderr, /no capacity|deploy_capacity/);
+    const after = await liveMachines();
+    assert.deepEqual(after.map((m) => `${m.id}/${m.instance_id}`).sort(), before.map((m) => `${m.id}/${m.instance_id}`).sort());
   });
 });

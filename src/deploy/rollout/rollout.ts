@@ -47,7 +47,9 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
     progress: options.progress,
     journal: new DeployJournal(),
   };
-  const [listed, secretsVersion] = await Promise.all([target.listMachines(app), target.secretsVersion(app)]);
+  const [listed, secretsVersion] = await Promise.all([target.listMachines(app), target.secretsVersion(app)]).catch((err: unknown) => {
+    throw deployErrorFrom(err, `reading the machines of ${app}`);
+  });
   const byGroup = Map.groupBy(listed.filter(isLive), groupOf);
   const groups = processGroups(config);
   const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
