@@ -1,8 +1,19 @@
+import { Agent as Pool } from 'undici';
 import { requestJson, type Machine } from '../lib/index.ts';
 import type { HostView } from './http.ts';
 
 /** Host calls (info, cordon) give up after this long: an operator is waiting on every host at once. */
 export const hostCallTimeoutMs = 3_000;
+
+/**
+ * A host that does not complete a TCP handshake in this long counts as unreachable. Agents
+ * listen on their hosts' underlay addresses, where even another region's host answers within
+ * milliseconds; undici's default (10 s) would hold a call to a cut-off host ten times longer.
+ */
+export const agentConnectTimeoutMs = 1_000;
+
+/** Connections to agents, shared by every client (keep-alive per agent). */
+const agentPool = new Pool({ connect: { timeout: agentConnectTimeoutMs } });
 
 export interface CreateOnAgent {
   id: string;
@@ -41,6 +52,7 @@ export class AgentClient {
       ...(body === undefined ? {} : { body }),
       ...(headers === undefined ? {} : { headers }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      dispatcher: agentPool,
     });
   }
 

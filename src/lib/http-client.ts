@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { PlatformError, errorFromBody, type AloftError } from './errors.ts';
 
 export interface JsonRequestOptions {
@@ -9,6 +9,8 @@ export interface JsonRequestOptions {
   timeoutMs?: number;
   /** Names the component being called, for the error when it cannot be reached. */
   target?: string;
+  /** Connection pool to send it through (one with its own connect timeout, say); default undici's global one. */
+  dispatcher?: Dispatcher;
 }
 
 export const requestTimeoutDefaultMs = 90_000;
@@ -34,6 +36,7 @@ export async function requestJson<T>(method: string, url: string, options: JsonR
       body: payload,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
+      ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
     });
   } catch (err) {
     throw unreachable(url, options.target, err);
