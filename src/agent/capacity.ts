@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import { CapacityError, randomHex, type Clock } from '../lib/index.ts';
 import type { MachineRecord } from './record.ts';
+import type { AgentStore } from './store.ts';
 
 export interface HostCapacity {
   cpus: number;
@@ -25,21 +26,28 @@ export function detectHostCapacity(): HostCapacity {
 /** A reservation not claimed by a create within this time is released. */
 export const reservationTtlMs = 30_000;
 
+/** Where the cordon is kept, in the agent's store: a restarted (or drained) host stays cordoned. */
+const cordonKey = 'cordoned';
+
 /**
  * Immediate-or-cancel reservations against this host's capacity: a request is granted at once or
  * refused at once with the reason, never queued. Stopped machines keep their share, because they
- * are pinned here and must be able to start again.
+ * are pinned here and must be able to start again. The host's cordon is durable; reservations
+ * are not (an unclaimed one expires anyway).
  */
 export class CapacityLedger {
   readonly #capacity: HostCapacity;
   readonly #clock: Clock;
+  readonly #store: Pick<AgentStore, 'getMeta' | 'putMeta'>;
   readonly #reservations = new Map<string, Reservation>();
   readonly #cordonListeners = new Set<(cordoned: boolean) => void>();
-  #cordoned = false;
+  #cordoned: boolean;
 
-  constructor(capacity: HostCapacity, clock: Clock) {
+  constructor(capacity: HostCapacity, clock: Clock, store: Pick<AgentStore, 'getMeta' | 'putMeta'>) {
     this.#capacity = capacity;
     this.#clock = clock;
+    this.#store = store;
+    this.#cordoned = store.getMeta<boolean>(cordonKey) ?? false;
   }
 
   get capacity(): HostCapacity {
@@ -48,6 +56,7 @@ export class CapacityLedger {
 
   setCordoned(cordoned: boolean): void {
     if (this.#cordoned === cordoned) return;
+    this.#store.putMeta(cordonKey, cordoned);
     this.#cordoned = cordoned;
     for (const listener of this.#cordonListeners) listener(cordoned);
   }

@@ -81,7 +81,7 @@ export class MachineService {
     this.#opts = opts;
     this.#machinesDir = join(opts.dataDir, 'machines');
     this.store = new AgentStore(join(opts.dataDir, 'agent.lmdb'));
-    this.capacity = new CapacityLedger(opts.capacity, opts.clock);
+    this.capacity = new CapacityLedger(opts.capacity, opts.clock, this.store);
     this.#engine = new OperationEngine({
       log: this.store,
       clock: opts.clock,
