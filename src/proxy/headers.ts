@@ -56,21 +56,24 @@ export function forwardHeaders(headers: IncomingHttpHeaders, facts: ClientFacts)
 }
 
 /**
- * The upstream's response headers minus connection-specific ones (HTTP/2 refuses them), plus
- * the machine that served it; `servedBy` is undefined for a peer proxy's answer, which names
- * its machine itself (or none, when it could not deliver).
+ * The upstream's response headers (name, value, … as sent) minus connection-specific ones
+ * (HTTP/2 refuses them), plus the machine that served it; `servedBy` is undefined for a peer
+ * proxy's answer, which names its machine itself (or none, when it could not deliver).
  */
-export function responseHeaders(headers: IncomingHttpHeaders, servedBy: { machineId: string; region: string } | undefined): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const k in headers) {
-    const v = headers[k];
-    if (v !== undefined && !hopByHop.has(k)) out[k] = v;
+export function responseHeaders(rawHeaders: readonly string[], servedBy: { machineId: string; region: string } | undefined): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (!hopByHop.has(name.toLowerCase())) out.push(name, rawHeaders[i + 1]!);
   }
-  if (servedBy !== undefined) {
-    out[servedByMachineHeader] = servedBy.machineId;
-    out[servedByRegionHeader] = servedBy.region;
-  }
+  if (servedBy !== undefined) out.push(servedByMachineHeader, servedBy.machineId, servedByRegionHeader, servedBy.region);
   return out;
+}
+
+/** The first value of header `name` (lower case) among raw headers, or undefined. */
+export function rawHeaderValue(rawHeaders: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) return rawHeaders[i + 1];
+  return undefined;
 }
 
 export function clientIpOf(remoteAddress: string | undefined): string {

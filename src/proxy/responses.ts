@@ -34,7 +34,7 @@ export function rawFailure(status: number, reason: string, code: ProxyErrorCode,
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${proxyErrorHeader}: ${code}\r\nconnection: close\r\n\r\n${body}`;
 }
 
-/** writeHead for either protocol (their signatures differ only in overloads this proxy does not use). */
-export function writeHead(res: AnyResponse, status: number, headers: OutgoingHttpHeaders): void {
+/** writeHead for either protocol (their signatures differ only in overloads this proxy does not use); headers as an object or flat name, value, … */
+export function writeHead(res: AnyResponse, status: number, headers: OutgoingHttpHeaders | string[]): void {
   (res as ServerResponse).writeHead(status, headers);
 }

@@ -42,7 +42,7 @@ export function joinUpgrade(target: UpgradeTarget, req: IncomingMessage, headers
     });
     upstream.on('response', (response: IncomingMessage) => {
       // The target declined the upgrade: relay its plain answer and close.
-      client.write(statusHead(response, { ...responseHeaders(response.headers, target.servedBy), connection: 'close' }));
+      client.write(statusHead(response, [...responseHeaders(response.rawHeaders, target.servedBy), 'connection', 'close']));
       response.pipe(client);
       response.on('close', closeOnce);
       resolve('joined');
@@ -50,7 +50,7 @@ export function joinUpgrade(target: UpgradeTarget, req: IncomingMessage, headers
     upstream.on('upgrade', (response: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       upstream.setTimeout(0);
       upSocket.setTimeout(0);
-      client.write(statusHead(response, { ...responseHeaders(response.headers, target.servedBy), connection: 'upgrade', upgrade: response.headers.upgrade ?? 'websocket' }));
+      client.write(statusHead(response, [...responseHeaders(response.rawHeaders, target.servedBy), 'connection', 'upgrade', 'upgrade', response.headers.upgrade ?? 'websocket']));
       if (upHead.length > 0) client.write(upHead);
       if (head.length > 0) upSocket.write(head);
       joinSockets(client, upSocket, closeOnce);
@@ -60,11 +60,8 @@ export function joinUpgrade(target: UpgradeTarget, req: IncomingMessage, headers
   });
 }
 
-function statusHead(response: IncomingMessage, headers: OutgoingHttpHeaders): string {
+function statusHead(response: IncomingMessage, headers: readonly string[]): string {
   let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const value of Array.isArray(v) ? v : [v]) head += `${k}: ${String(value)}\r\n`;
-  }
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
   return `${head}\r\n`;
 }

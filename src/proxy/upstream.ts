@@ -1,13 +1,15 @@
 /**
- * One HTTP request to a machine or a peer proxy, over a keep-alive pool per address (undici's
- * dispatcher: about half the CPU per request of node:http's client, which dominated the proxy's
- * cost), reporting whether it ever connected (retry safety) and streaming the body with
- * backpressure.
+ * HTTP/1.1 requests to machines and peer proxies over keep-alive connections, one pool per
+ * address. The request head is written straight from headers the client side has parsed, and
+ * answers are parsed by http-parser-js and relayed with backpressure: the proxy's CPU per request
+ * was mostly undici's dispatcher before (bench:proxy).
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
 import type { ClientResponse } from './frontend.ts';
+import { chunkPrefix, chunkSuffix, lastChunk, requestHead, type BodyFraming } from './request-head.ts';
+import { UpstreamConnection } from './upstream-connection.ts';
+import { ProxyUpstreamError } from './upstream-errors.ts';
 
 export interface UpstreamCall {
   host: string;
@@ -24,7 +26,8 @@ export interface UpstreamCall {
 /** A response head, with its body still to be taken. */
 export interface UpstreamResponse {
   statusCode: number;
-  headers: IncomingHttpHeaders;
+  /** Header names and values in the order the target sent them: name, value, name, value… */
+  rawHeaders: string[];
   /** Streams the body into `res`; `done` runs once, when the body ended or either side failed. */
   pipeTo(res: ClientResponse, done: () => void): void;
   /** Drops the body (a replay answer). */
@@ -35,157 +38,249 @@ export type UpstreamOutcome =
   | { kind: 'response'; response: UpstreamResponse }
   | { kind: 'error'; error: NodeJS.ErrnoException; connected: boolean };
 
-/** Error codes meaning the target never received the request: sending it elsewhere is safe. */
-const notConnected = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
-/** Request headers undici refuses to send itself (the proxy has already dealt with each). */
-const refusedByDispatcher = new Set(['expect']);
+/** Methods a target may see twice without harm: sent again on a fresh connection when a reused one turns out closed. */
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Keep-alive connections to each machine and peer proxy; idle pools are closed after a while. */
+/**
+ * An idle connection is closed after this long: below the 5 s keep-alive timeout of node's
+ * servers (and most others), so the proxy closes first and rarely sends on a connection the
+ * target is closing.
+ */
+const connectionIdleMs = 4_000;
+/** A pool unused this long is dropped (machines come and go; their pools must not pile up). */
+const poolIdleMs = 60_000;
+/** Bytes of status line and headers an answer may have. */
+const answerHeadBytesMax = 64 * 1024;
+
+interface Pool {
+  idle: UpstreamConnection[];
+  all: Set<UpstreamConnection>;
+  lastUsedMs: number;
+}
+
+/** Keep-alive connections to each machine and peer proxy. */
 export class UpstreamPools {
-  readonly #pools = new Map<string, { pool: Pool; lastUsedMs: number }>();
+  readonly #pools = new Map<string, Pool>();
   readonly #connectTimeoutMs: number;
   readonly #sweep: NodeJS.Timeout;
 
   constructor(connectTimeoutMs: number) {
     this.#connectTimeoutMs = connectTimeoutMs;
-    this.#sweep = setInterval(() => this.#closeIdle(), poolIdleMs);
+    this.#sweep = setInterval(() => this.#dropUnused(), poolIdleMs);
     this.#sweep.unref();
   }
 
   /** Sends the request; `abort` cancels it (the client went away). */
   send(call: UpstreamCall): { abort: () => void; outcome: Promise<UpstreamOutcome> } {
-    const pool = this.#pool(call.host, call.port, call.localAddress);
-    const headers: Record<string, string | string[]> = {};
-    for (const k in call.headers) {
-      const v = call.headers[k];
-      if (v !== undefined && !refusedByDispatcher.has(k)) headers[k] = typeof v === 'number' ? String(v) : v;
-    }
-    if (call.body instanceof Buffer) headers['content-length'] = String(call.body.length);
-    let controller: Dispatcher.DispatchController | undefined;
-    let aborted = false;
-    const abort = (): void => {
-      aborted = true;
-      controller?.abort(new Error('client went away'));
-    };
+    let exchange: Exchange | undefined;
     const outcome = new Promise<UpstreamOutcome>((resolve) => {
-      const body = new BodySink();
-      let settled = false;
-      pool.dispatch(
-        { path: call.path, method: call.method as Dispatcher.HttpMethod, headers, body: call.body ?? null },
-        {
-          onRequestStart(c) {
-            controller = c;
-            if (aborted) c.abort(new Error('client went away'));
-          },
-          onResponseStart(c, statusCode, responseHeaders) {
-            settled = true;
-            body.controller = c;
-            resolve({ kind: 'response', response: body.response(statusCode, responseHeaders as IncomingHttpHeaders) });
-          },
-          onResponseData(_c, chunk) {
-            body.data(chunk);
-          },
-          onResponseEnd() {
-            body.end();
-          },
-          onResponseError(_c, error) {
-            if (!settled) {
-              settled = true;
-              const code = (error as NodeJS.ErrnoException).code ?? '';
-              resolve({ kind: 'error', error: error as NodeJS.ErrnoException, connected: !notConnected.has(code) });
-              return;
-            }
-            body.fail();
-          },
-        },
-      );
+      exchange = new Exchange(call, resolve, (fresh) => this.#connection(call, fresh));
     });
-    return { abort, outcome };
+    exchange!.start(false);
+    return { abort: () => exchange!.abort(), outcome };
   }
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
-    const pools = [...this.#pools.values()];
+    for (const pool of this.#pools.values()) for (const c of pool.all) c.destroy();
     this.#pools.clear();
-    await Promise.all(pools.map(({ pool }) => pool.destroy().catch(() => undefined)));
   }
 
-  #pool(host: string, port: number, localAddress: string | undefined): Pool {
-    const key = `${localAddress ?? ''}>${host}:${port}`;
-    let entry = this.#pools.get(key);
-    if (entry === undefined) {
-      const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      entry = { pool: new Pool(origin, { connect: { timeout: this.#connectTimeoutMs, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) }, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 }), lastUsedMs: 0 };
-      this.#pools.set(key, entry);
-    }
-    entry.lastUsedMs = performance.now();
-    return entry.pool;
+  /** An idle connection of the call's pool (unless `fresh`), else a new one. */
+  #connection(call: UpstreamCall, fresh: boolean): UpstreamConnection {
+    const key = `${call.localAddress ?? ''}>${call.host}:${call.port}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) this.#pools.set(key, (pool = { idle: [], all: new Set(), lastUsedMs: 0 }));
+    pool.lastUsedMs = performance.now();
+    const reused = fresh ? undefined : pool.idle.pop();
+    if (reused !== undefined) return reused;
+    const owner = pool;
+    const connection = new UpstreamConnection({
+      host: call.host,
+      port: call.port,
+      localAddress: call.localAddress,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      headBytesMax: answerHeadBytesMax,
+      onIdle: (c) => {
+        c.idleFor(connectionIdleMs);
+        owner.idle.push(c);
+      },
+      onGone: (c) => {
+        owner.all.delete(c);
+        const i = owner.idle.indexOf(c);
+        if (i >= 0) owner.idle.splice(i, 1);
+      },
+    });
+    pool.all.add(connection);
+    return connection;
   }
 
-  #closeIdle(): void {
+  #dropUnused(): void {
     const now = performance.now();
-    for (const [key, entry] of this.#pools) {
-      if (now - entry.lastUsedMs < poolIdleMs) continue;
+    for (const [key, pool] of this.#pools) {
+      if (now - pool.lastUsedMs < poolIdleMs || pool.all.size > pool.idle.length) continue;
       this.#pools.delete(key);
-      void entry.pool.close().catch(() => undefined);
+      for (const c of pool.all) c.destroy();
     }
   }
 }
 
-/** A pool unused this long is closed (machines come and go; their pools must not pile up). */
-const poolIdleMs = 60_000;
-
-/** Holds body chunks that arrive before the caller attaches, then relays them with backpressure. */
-class BodySink {
-  controller: Dispatcher.DispatchController | undefined;
+/** One request and its answer: written to a connection, its body relayed to the client with backpressure. */
+class Exchange {
+  readonly #call: UpstreamCall;
+  readonly #resolve: (outcome: UpstreamOutcome) => void;
+  readonly #connectionFor: (fresh: boolean) => UpstreamConnection;
+  #connection: UpstreamConnection | undefined;
+  #settled = false;
+  #aborted = false;
+  /** Body chunks that arrive before the caller attaches the client's response. */
   #pending: Buffer[] = [];
   #ended = false;
-  #failed = false;
+  #broken = false;
   #res: ClientResponse | undefined;
   #done: (() => void) | undefined;
 
-  response(statusCode: number, headers: IncomingHttpHeaders): UpstreamResponse {
+  constructor(call: UpstreamCall, resolve: (outcome: UpstreamOutcome) => void, connectionFor: (fresh: boolean) => UpstreamConnection) {
+    this.#call = call;
+    this.#resolve = resolve;
+    this.#connectionFor = connectionFor;
+  }
+
+  start(fresh: boolean): void {
+    const connection = (this.#connection = this.#connectionFor(fresh));
+    connection.begin({
+      head: (info) => {
+        this.#settle({ kind: 'response', response: this.#response(info.statusCode, info.headers) });
+        return this.#call.method === 'HEAD';
+      },
+      body: (chunk) => this.#data(chunk),
+      complete: () => this.#end(),
+      failed: (error, facts) => this.#failed(connection, error, facts),
+    });
+    try {
+      this.#write(connection);
+    } catch (err) {
+      connection.destroy();
+      this.#settle({ kind: 'error', error: err as NodeJS.ErrnoException, connected: false });
+    }
+  }
+
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#connection?.destroy();
+    this.#settle({ kind: 'error', error: new ProxyUpstreamError('ECONNABORTED', 'the client went away'), connected: true });
+  }
+
+  #write(connection: UpstreamConnection): void {
+    const { method, path, headers, body, host, port } = this.#call;
+    const socket = connection.socket;
+    const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (body === undefined || Buffer.isBuffer(body)) {
+      const framing: BodyFraming = body === undefined ? 'none' : { length: body.length };
+      const head = requestHead(method, path, headers, framing, authority);
+      if (body === undefined || body.length === 0) socket.write(head, 'latin1');
+      else {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      }
+      connection.requestWritten();
+      return;
+    }
+    this.#writeStream(connection, body, authority);
+  }
+
+  /** A streamed body keeps the client's declared length, or goes chunked when it had none. */
+  #writeStream(connection: UpstreamConnection, body: Readable, authority: string): void {
+    const { method, path, headers } = this.#call;
+    const socket = connection.socket;
+    const declared = Number(headers['content-length']);
+    const chunked = !Number.isInteger(declared) || declared < 0;
+    socket.write(requestHead(method, path, headers, chunked ? 'chunked' : { length: declared }, authority), 'latin1');
+    const onDrain = (): void => void body.resume();
+    socket.on('drain', onDrain);
+    body.on('data', (chunk: Buffer) => {
+      const ok = chunked ? (socket.write(chunkPrefix(chunk.length)), socket.write(chunk), socket.write(chunkSuffix)) : socket.write(chunk);
+      if (!ok) body.pause();
+    });
+    body.once('end', () => {
+      socket.off('drain', onDrain);
+      if (chunked) socket.write(lastChunk);
+      connection.requestWritten();
+    });
+    // The client's body broke off: the target must not take a truncated request for a whole one.
+    body.once('error', () => connection.destroy());
+    body.once('close', () => {
+      if (!body.readableEnded) connection.destroy();
+    });
+  }
+
+  #failed(connection: UpstreamConnection, error: NodeJS.ErrnoException, facts: { answered: boolean; connected: boolean }): void {
+    if (this.#aborted) return;
+    // A reused connection the target had already closed: send again on a fresh one where that is harmless.
+    const retry = connection.reused && !facts.answered && !this.#settled && (this.#call.body === undefined || Buffer.isBuffer(this.#call.body)) && idempotentMethods.has(this.#call.method);
+    if (retry) {
+      this.start(true);
+      return;
+    }
+    if (!this.#settled) {
+      this.#settle({ kind: 'error', error, connected: facts.connected });
+      return;
+    }
+    // A target that dies mid-body ends the client's response too.
+    this.#broken = true;
+    this.#res?.destroy();
+    this.#finish();
+  }
+
+  #settle(outcome: UpstreamOutcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(outcome);
+  }
+
+  #response(statusCode: number, rawHeaders: string[]): UpstreamResponse {
     return {
       statusCode,
-      headers,
+      rawHeaders,
       pipeTo: (res, done) => this.#attach(res, done),
-      discard: () => this.controller?.abort(new Error('body not wanted')),
+      discard: () => {
+        this.#aborted = true;
+        this.#connection?.destroy();
+      },
     };
   }
 
-  data(chunk: Buffer): void {
-    if (this.#res === undefined) {
+  #data(chunk: Buffer): void {
+    const res = this.#res;
+    if (res === undefined) {
       this.#pending.push(chunk);
       return;
     }
-    if (!(this.#res as NodeJS.WritableStream).write(chunk)) {
-      this.controller?.pause();
-      this.#res.once('drain', () => this.controller?.resume());
+    if (!(res as NodeJS.WritableStream).write(chunk)) {
+      const socket = this.#connection!.socket;
+      socket.pause();
+      res.once('drain', () => socket.resume());
     }
   }
 
-  end(): void {
+  #end(): void {
     this.#ended = true;
-    if (this.#res !== undefined) this.#res.end();
-  }
-
-  fail(): void {
-    this.#failed = true;
-    // A machine that dies mid-body ends the client's response too.
-    this.#res?.destroy();
-    this.#finish();
+    this.#res?.end();
   }
 
   #attach(res: ClientResponse, done: () => void): void {
     this.#res = res;
     this.#done = done;
     res.once('close', () => {
-      if (!this.#ended) this.controller?.abort(new Error('client went away'));
+      if (!this.#ended) this.abort();
       this.#finish();
     });
     const pending = this.#pending;
     this.#pending = [];
-    if (this.#failed) {
+    if (this.#broken) {
       res.destroy();
       return;
     }

@@ -1,0 +1,26 @@
+/**
+ * A failure talking to a machine or a peer proxy. Its code reads like the system's own
+ * (ECONNREFUSED, ECONNRESET come through as they are) so the proxy's error bodies name one kind
+ * of thing; these are the proxy's additions.
+ */
+export type UpstreamErrorCode =
+  /** The request cannot be written as HTTP/1.1 (a line break in a header value or the target). */
+  | 'EBADREQUEST'
+  /** The answer is not HTTP/1.1 this proxy can relay (malformed, too large a head, an unasked upgrade). */
+  | 'EBADRESPONSE'
+  /** The target closed the connection before it finished answering. */
+  | 'ECLOSED'
+  /** Connecting took longer than the proxy allows. */
+  | 'ETIMEDOUT'
+  /** The client went away, so the exchange was dropped. */
+  | 'ECONNABORTED';
+
+export class ProxyUpstreamError extends Error {
+  readonly code: UpstreamErrorCode;
+
+  constructor(code: UpstreamErrorCode, message: string) {
+    super(message);
+    this.name = 'ProxyUpstreamError';
+    this.code = code;
+  }
+}
