@@ -11,7 +11,7 @@ import { createServer as createTlsServer, type SecureContext, type TLSSocket } f
 import type { Logger } from '../lib/index.ts';
 import { declaresBody, readBody, type RequestBody } from './body.ts';
 import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
-import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
+import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, rawHeaderValue, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 import { hostOf, portOf, type Peers } from './peers.ts';
 import { crossOrgReplayRefusal, parseReplay, replaySource } from './replay.ts';
@@ -396,7 +396,7 @@ export class EdgeProxy {
         return;
       }
       const response = outcome.response;
-      const replayHeader = response.headers['fly-replay'];
+      const replayHeader = rawHeaderValue(response.rawHeaders, 'fly-replay');
       if (route.kind === 'machine' && typeof replayHeader === 'string') {
         res.off('close', abort);
         response.discard();
@@ -423,7 +423,7 @@ export class EdgeProxy {
         continue;
       }
       res.off('close', abort);
-      writeHead(res, response.statusCode, responseHeaders(response.headers, servedBy(route)));
+      writeHead(res, response.statusCode, responseHeaders(response.rawHeaders, servedBy(route)));
       response.pipeTo(res, () => this.#forget(route));
       return;
     }
