@@ -85,6 +85,8 @@ export class UpstreamConnection {
     this.#interim = false;
     this.#requestWritten = false;
     if (this.#connected) this.socket.setTimeout(0);
+    // The last exchange may have paused it for a slow client and ended before that client drained.
+    this.socket.resume();
   }
 
   /** While idle in its pool: closed after `ms` without an exchange. */
