@@ -6,8 +6,9 @@
 import { join } from 'node:path';
 import { StatePublisher, startHostAgent, stateSecretsSource, type Agent, type CrashHook, type DriverName, type HostCapacity } from '../agent/index.ts';
 import { systemClock, type Logger } from '../lib/index.ts';
-import { EdgeProxy, Peers, RouteTable, type ProxyTls } from '../proxy/index.ts';
+import { EdgeProxy, Peers, RouteTable, type ProxyLimits, type ProxyTls } from '../proxy/index.ts';
 import { agentMachineControl, agentUrlFromState } from './machine-control.ts';
+import { stateRegionActivity } from './proxy-activity.ts';
 import { ProxyFeed } from './proxy-feed.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { defaultLatencyMatrix, type LatencyMatrix } from '../net/index.ts';
@@ -75,6 +76,8 @@ export interface HostOptions {
   regionLatency?: LatencyMatrix;
   /** TLS termination for the proxy (src/proxy/tls/), and the port public port 443 listens on. */
   tls?: { edge: ProxyTls; port: number };
+  /** The proxy's bounds and timings where they differ from the defaults (tests shorten autostop's). */
+  proxyLimits?: Partial<ProxyLimits>;
 }
 
 export interface DnsListen {
@@ -97,6 +100,7 @@ export interface RunningHost {
   driver: { name: string; isolation: string };
   agent: Agent;
   state: StateHandle;
+  proxy: EdgeProxy;
   /** Stops every role; with `stopMachines` false the machines keep running for the next start to adopt. */
   stop(stopMachines: boolean): Promise<void>;
 }
@@ -149,7 +153,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     const routes = new RouteTable();
     const peers = new Peers({ selfHostId: opts.hostId, pingIntervalMs: peerPingIntervalMs, timeoutMs: peerPingTimeoutMs, logger: opts.logger.child({ component: 'peers' }) });
     stops.push(async () => peers.stop());
-    const feed = new ProxyFeed({ state, routes, peers, selfHostId: opts.hostId, logger: opts.logger.child({ component: 'proxy' }) });
+    const feed = new ProxyFeed({ state, routes, peers, selfHostId: opts.hostId, region: opts.region, logger: opts.logger.child({ component: 'proxy' }) });
     stops.push(async () => feed.close());
     const tls = opts.tls;
     const proxy = new EdgeProxy({
@@ -157,7 +161,9 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       peers,
       // Autostart and autostop through the agents (this host's directly; others' at the URL their host row publishes).
       control: agentMachineControl({ agentUrlOf: (hostId) => (hostId === opts.hostId ? hostAgent.url : agentUrlFromState(state, hostId)), keyring: opts.keyring }),
-      hostId: opts.hostId,
+      // Autostop is decided for the region by one proxy, from every proxy's traffic.
+      activity: stateRegionActivity(state, opts.hostId, () => feed.leadsRegion()),
+      ...(opts.proxyLimits === undefined ? {} : { limits: opts.proxyLimits }),
       domain: opts.domain,
       region: opts.region,
       logger: opts.logger.child({ component: 'proxy' }),
@@ -207,6 +213,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       driver: hostAgent.driver,
       agent: hostAgent.agent,
       state,
+      proxy,
       stop,
     };
   } catch (err) {

@@ -3,7 +3,8 @@
  * publishes), and every other host's proxy as a peer to forward to. Machines of a host that
  * stopped, that SWIM finds suspect or dead, or whose proxy stopped answering this proxy's pings,
  * leave the route table until the host is back — so a dead host is routed around as soon as
- * either notices, without waiting for anyone to rewrite its rows (only its own agent may).
+ * either notices, without waiting for anyone to rewrite its rows (only its own agent may). The
+ * same view of the hosts says which proxy of the region decides autostop.
  */
 import type { Logger } from '../lib/index.ts';
 import { sleep } from '../lib/index.ts';
@@ -32,6 +33,8 @@ export interface ProxyFeedOptions {
   peers: Peers | undefined;
   /** This host: its machines are always routable here (it is alive if it reads this). */
   selfHostId: string;
+  /** This host's region, for deciding which of its proxies decides autostop. */
+  region: string;
   logger: Logger;
 }
 
@@ -151,6 +154,21 @@ export class ProxyFeed {
     const alive = this.#hostAlive.get(route.hostId) ?? this.#alive(route.hostId);
     if (alive) this.#o.routes.upsert(route);
     else this.#o.routes.remove(route.id);
+  }
+
+  /**
+   * Whether this host's proxy decides autostop for its region: no host of the region with a
+   * lower id is up, answering pings and alive to SWIM. A host SWIM has not heard of does not
+   * count here (unlike for routing), so one that died before this host joined cannot leave the
+   * region without a decider.
+   */
+  leadsRegion(): boolean {
+    const members = this.#o.state.members();
+    for (const h of this.#hosts.values()) {
+      if (h.region !== this.#o.region || h.id >= this.#o.selfHostId || h.proxyUrl === '' || h.state !== 'up' || this.#silent.has(h.id)) continue;
+      if (members.find((m) => m.id === h.stateNode)?.state === 'alive') return false;
+    }
+    return true;
   }
 
   /** A host is alive while its row says up, its proxy answers, and SWIM has it alive (or has not heard of it yet). */

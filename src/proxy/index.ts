@@ -4,4 +4,5 @@ export { RouteTable, type MachineRoute, type Target } from './route-table.ts';
 export { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 export { Peers, type PeerProxy } from './peers.ts';
 export type { MachineControl } from './scale-to-zero.ts';
+export type { MachineActivity, RegionActivity } from './activity.ts';
 export { proxyErrorHeader, type ProxyErrorCode } from './responses.ts';

@@ -21,6 +21,12 @@ export interface ProxyLimits {
   headersTimeoutMs: number;
   /** Time a new connection may stay silent before its first byte. */
   firstByteTimeoutMs: number;
+  /** Time a request body may stay silent while the proxy waits for it (slowloris bound; 408 past it). */
+  bodyIdleTimeoutMs: number;
+  /** Client connections one listener holds at once; past it new ones are refused. */
+  listenerConnectionsMax: number;
+  /** Client connections from one address at once, across listeners (peer proxies excepted); past it new ones are refused. */
+  clientConnectionsPerIpMax: number;
   /** How long autostart holds a request for a stopped machine to accept connections. */
   autostartTimeoutMs: number;
   /** A machine with autostop is stopped after this long without requests or connections. */
@@ -41,6 +47,9 @@ export const defaultProxyLimits: ProxyLimits = {
   headerBytesMax: 16 * 1024,
   headersTimeoutMs: 10_000,
   firstByteTimeoutMs: 10_000,
+  bodyIdleTimeoutMs: 10_000,
+  listenerConnectionsMax: 8_192,
+  clientConnectionsPerIpMax: 256,
   autostartTimeoutMs: 15_000,
   idleStopMs: 5 * 60_000,
   autostopIntervalMs: 30_000,

@@ -1,10 +1,12 @@
 /**
  * Scale to zero: autostart wakes a stopped machine when a request needs it and holds the
- * request until the machine accepts connections; autostop stops machines that have been idle.
+ * request until the machine accepts connections; autostop stops machines that have been idle
+ * region-wide (what the region's proxies share for it is in activity.ts).
  * The proxy never creates or destroys machines; it starts and stops them through MachineControl,
  * which the platform composition provides (on one host: the local agent's API).
  */
-import type { Logger } from '../lib/index.ts';
+import { systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { ActivityReporter, activityPublishIntervalMs, lastTrafficMs, serviceTargets, type RegionActivity } from './activity.ts';
 import { connectWithin } from './connect.ts';
 import type { MachineRoute, RouteTable, Target } from './route-table.ts';
 
@@ -90,97 +92,134 @@ async function canConnect(host: string, port: number, timeoutMs: number): Promis
 }
 
 export interface AutostopOptions {
-  /** Only machines of this region are considered (each region's proxies look after their own). */
+  /** Only machines of this region are considered (each region's decider looks after its own). */
   region: string;
-  /** Only machines on this host, when given: a host's proxy stops its own host's machines. */
-  hostId: string | undefined;
   idleStopMs: number;
   intervalMs: number;
+  /** What the region's proxies share; without it this proxy is its region's only one. */
+  activity?: RegionActivity;
+  /** Default: the system clock. Its monotonic ms must be the route table's clock. */
+  clock?: Clock;
 }
 
+/** A stop the route table has not shown within this long is forgotten (the machine was started again before its stop showed). */
+const stopSettleMs = 60_000;
+
 /**
- * Every interval, per app, stops at most one machine of this region that has had no requests
- * or connections through this proxy for `idleStopMs`, as long as more machines than the
- * service's `min_machines_running` stay started, and (with several started) only when the others
- * are not busy: excess = started − (machines over their soft limit + 1) must be at least one.
- * `autostop = "suspend"` stops too: the platform has no suspend yet, so such machines cold-start
- * when woken. Idleness is what this proxy saw; traffic through other hosts' proxies to the same
- * machine is not counted, and a machine stopped while another proxy still uses it is woken again
- * by that proxy's autostart.
+ * Autostop for a region, decided by one proxy: the region's decider when its proxies share a
+ * RegionActivity, this proxy when it is alone. Every interval, per app, it stops at most one
+ * started machine of the region, on any host, that has been idle for `idleStopMs`: no traffic
+ * through any proxy of the region (its own, and what the others published) and not started
+ * within that time. It keeps the service's `min_machines_running` started in the region and,
+ * with several started, stops one only when the others are not busy: excess = started −
+ * (machines over their soft limit + 1) must be at least one (the load this proxy sees). A
+ * machine whose stop was asked for counts as stopped until the table shows it, so no pass stops
+ * below the minimum while a stop travels through the state layer. A proxy that becomes the
+ * decider acts from its second pass on, so one that just started or came back has heard of the
+ * others first. A machine none of whose services has a public port is never stopped: no proxy
+ * sees its traffic. `autostop = "suspend"` stops too: the platform has no suspend yet, so such
+ * machines cold-start when woken.
  */
 export class Autostopper {
   readonly #routes: RouteTable;
   readonly #control: MachineControl;
   readonly #opts: AutostopOptions;
+  readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #stopping = new Set<string>();
+  readonly #reporter: ActivityReporter | undefined;
+  /** Machines whose stop was asked for (monotonic ms when), until the table shows them stopped. */
+  readonly #stopping = new Map<string, number>();
+  /** When the table showed each started machine turn started (monotonic ms). */
+  readonly #startedAt = new Map<string, number>();
+  readonly #unsubscribe: () => void;
+  #decidedLastPass = false;
   #timer: NodeJS.Timeout | undefined;
+  #reportTimer: NodeJS.Timeout | undefined;
 
   constructor(routes: RouteTable, control: MachineControl, opts: AutostopOptions, logger: Logger) {
     this.#routes = routes;
     this.#control = control;
     this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
     this.#logger = logger;
+    this.#reporter = opts.activity === undefined ? undefined : new ActivityReporter(routes, opts.activity, this.#clock, logger);
+    const now = this.#clock.monotonicMs();
+    for (const app of routes.apps()) for (const m of routes.machines(app)) if (m.state === 'started') this.#startedAt.set(m.id, now);
+    this.#unsubscribe = routes.onChange((row, id) => {
+      if (row?.state !== 'started') this.#startedAt.delete(id);
+      else if (!this.#startedAt.has(id)) this.#startedAt.set(id, this.#clock.monotonicMs());
+    });
   }
 
   start(): void {
     this.#timer ??= setInterval(() => this.tick(), this.#opts.intervalMs);
     this.#timer.unref();
+    const reporter = this.#reporter;
+    if (reporter === undefined) return;
+    this.#reportTimer ??= setInterval(() => reporter.report(), activityPublishIntervalMs(this.#opts.idleStopMs));
+    this.#reportTimer.unref();
   }
 
+  /** Stops for good (the proxy is closing). */
   stop(): void {
     clearInterval(this.#timer);
-    this.#timer = undefined;
+    clearInterval(this.#reportTimer);
+    this.#timer = this.#reportTimer = undefined;
+    this.#unsubscribe();
   }
 
-  /** One pass over every app; returns the machines it asked to stop. */
+  /** One pass over every app; returns the machines it asked to stop (none unless this proxy decides). */
   tick(): string[] {
+    const decides = this.#opts.activity?.decides() ?? true;
+    const settled = decides && (this.#opts.activity === undefined || this.#decidedLastPass);
+    this.#decidedLastPass = decides;
+    if (!settled) return [];
+    this.#forgetSettledStops();
+    const shared = this.#opts.activity?.lastActive() ?? new Map<string, number>();
     const stopped: string[] = [];
     for (const app of this.#routes.apps()) {
-      const victim = this.#idleVictim(app);
+      const victim = this.#idleVictim(app, shared);
       if (victim === undefined) continue;
       stopped.push(victim.id);
-      this.#stopping.add(victim.id);
+      this.#stopping.set(victim.id, this.#clock.monotonicMs());
       const mode = victim.services.find((s) => autostopMode(s.autostop) !== 'off')?.autostop;
-      this.#logger.info({ app, machine: victim.id, autostop: mode }, mode === 'suspend' ? 'autostop: machine idle, stopping it (suspend is done as stop)' : 'autostop: machine idle, stopping it');
-      this.#control
-        .stop(victim)
-        .catch((err: unknown) => this.#logger.warn({ app, machine: victim.id, err: String(err) }, 'autostop: stop failed'))
-        .finally(() => this.#stopping.delete(victim.id));
+      this.#logger.info({ app, machine: victim.id, host: victim.hostId, autostop: mode }, mode === 'suspend' ? 'autostop: machine idle, stopping it (suspend is done as stop)' : 'autostop: machine idle, stopping it');
+      this.#control.stop(victim).catch((err: unknown) => {
+        this.#stopping.delete(victim.id);
+        this.#logger.warn({ app, machine: victim.id, host: victim.hostId, err: String(err) }, 'autostop: stop failed');
+      });
     }
     return stopped;
   }
 
-  #idleVictim(app: string): MachineRoute | undefined {
+  #forgetSettledStops(): void {
+    const now = this.#clock.monotonicMs();
+    for (const [id, askedAt] of this.#stopping) {
+      if (this.#routes.get(id)?.state !== 'started' || now - askedAt > stopSettleMs) this.#stopping.delete(id);
+    }
+  }
+
+  #idleVictim(app: string, shared: ReadonlyMap<string, number>): MachineRoute | undefined {
     const started = this.#routes
       .machines(app)
       .filter((m) => m.state === 'started' && m.region === this.#opts.region && !this.#stopping.has(m.id));
     if (started.length === 0) return undefined;
     const keep = Math.max(0, ...started.flatMap((m) => m.services.map((s) => s.min_machines_running ?? 0)));
     if (started.length - 1 < keep) return undefined;
-    const overSoft = started.filter((m) => this.#loads(m).some((t) => t.load.inFlight > t.softLimit)).length;
+    const overSoft = started.filter((m) => serviceTargets(this.#routes, m).some((t) => t.load.inFlight > t.softLimit)).length;
     if (started.length > 1 && started.length - (overSoft + 1) < 1) return undefined;
+    const now = this.#clock.monotonicMs();
+    const wallNow = this.#clock.now();
     let best: { machine: MachineRoute; idleMs: number } | undefined;
     for (const m of started) {
-      if (this.#opts.hostId !== undefined && m.hostId !== this.#opts.hostId) continue;
       if (!m.services.some((s) => autostopMode(s.autostop) !== 'off')) continue;
-      const idleMs = Math.min(...this.#loads(m).map((t) => this.#routes.idleMs(t)));
+      const targets = serviceTargets(this.#routes, m);
+      if (targets.length === 0) continue;
+      const idleMs = Math.min(now - lastTrafficMs(targets, now), wallNow - (shared.get(m.id) ?? -Infinity), now - (this.#startedAt.get(m.id) ?? -Infinity));
       if (idleMs < this.#opts.idleStopMs) continue;
       if (best === undefined || idleMs > best.idleMs) best = { machine: m, idleMs };
     }
     return best?.machine;
-  }
-
-  /** The machine's services as targets (one per service with a public port), for their load. */
-  #loads(m: MachineRoute): Target[] {
-    const out: Target[] = [];
-    for (const s of m.services) {
-      const port = s.ports[0]?.port ?? s.ports[0]?.start_port;
-      if (port === undefined) continue;
-      const t = this.#routes.targets(m.app, port).find((x) => x.machineId === m.id);
-      if (t !== undefined) out.push(t);
-    }
-    return out;
   }
 }
 

@@ -9,6 +9,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/index.ts';
+import type { RegionActivity } from './activity.ts';
 import { declaresBody, readBody, type RequestBody } from './body.ts';
 import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, rawHeaderValue, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
@@ -55,8 +56,8 @@ export interface ProxyOptions {
   domain: string;
   /** This proxy's region: requests are served here when a machine here can take them. */
   region: string;
-  /** This proxy's host; autostop only stops machines on it. Undefined: any machine of the region. */
-  hostId?: string;
+  /** What the region's proxies share for autostop; without it this proxy decides alone, by its own traffic. */
+  activity?: RegionActivity;
   logger: Logger;
   random?: () => number;
   /** Starts and stops machines for autostart and autostop; without it neither happens. */
@@ -117,7 +118,7 @@ export class EdgeProxy {
     this.#autostopper =
       opts.control === undefined
         ? undefined
-        : new Autostopper(opts.routes, opts.control, { region: opts.region, hostId: opts.hostId, idleStopMs: this.#limits.idleStopMs, intervalMs: this.#limits.autostopIntervalMs }, opts.logger);
+        : new Autostopper(opts.routes, opts.control, { region: opts.region, activity: opts.activity, idleStopMs: this.#limits.idleStopMs, intervalMs: this.#limits.autostopIntervalMs }, opts.logger);
   }
 
   /** Listens for public port 80 on `port` and for every other public port the routes declare; returns the port-80 URL. */

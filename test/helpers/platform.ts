@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Agent } from '../../src/agent/index.ts';
 import { LocalPlatform, type Endpoints, type LocalPlatformOptions } from '../../src/fleet/index.ts';
 import { createLogger, silentLogger, systemClock, type Logger } from '../../src/lib/index.ts';
 import { Keyring } from '../../src/tokens/index.ts';
@@ -22,8 +23,9 @@ export interface TestPlatform {
 /** Machines still being destroyed when a test ends are waited for, up to this long. */
 const destroyWaitMs = 30_000;
 
-async function destroyEveryMachine(platform: LocalPlatform): Promise<void> {
-  const service = platform.agent?.service;
+/** Destroys every machine of a host's agent and waits (up to destroyWaitMs) until they are gone. */
+export async function destroyEveryMachine(agent: Agent | undefined): Promise<void> {
+  const service = agent?.service;
   if (service === undefined) return;
   for (const record of service.list()) {
     if (record.state !== 'destroyed') await service.destroy(record.id, true).catch(() => undefined);
@@ -56,7 +58,7 @@ export async function startTestPlatform(
       dataDir,
       keyring: await Keyring.load(join(dataDir, 'keyring'), systemClock),
       async stop(stopOptions = {}) {
-        if (stopOptions.keepMachines !== true) await destroyEveryMachine(platform);
+        if (stopOptions.keepMachines !== true) await destroyEveryMachine(platform.agent);
         await platform.stop();
       },
     };

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { EdgeProxy, RouteTable } from '../../src/proxy/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { Backends, get, http80, machine, startProxy } from './helpers.ts';
 
 const backends = new Backends();
@@ -12,7 +13,7 @@ let port: number;
 const hung: Array<() => void> = [];
 
 before(async () => {
-  ({ proxy, routes, port } = await startProxy({ limits: { headersTimeoutMs: 300, firstByteTimeoutMs: 300, appInFlightMax: 8 } }));
+  ({ proxy, routes, port } = await startProxy({ limits: { headersTimeoutMs: 300, firstByteTimeoutMs: 300, appInFlightMax: 8, bodyIdleTimeoutMs: 1_000 } }));
   const ok = await backends.start('ok');
   routes.upsert(machine('m-ok', 'fine', http80(ok.port)));
 });
@@ -35,6 +36,13 @@ function raw(bytes: string, options: { keepOpen?: boolean } = {}): Promise<{ tex
     socket.write(bytes);
     if (options.keepOpen !== true) socket.end();
   });
+}
+
+/** `reply`, or a failure naming `what` if it has not come within `ms`. */
+function within<T>(what: string, ms: number, reply: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
 
 describe('bad input', () => {
@@ -91,5 +99,35 @@ describe('bad input', () => {
     assert.ok(performance.now() - started < 3_000, 'the other app is served promptly');
     for (const release of hung.splice(0)) release();
     await Promise.all(pending);
+  });
+
+  it('answers 408 to a buffered request body that stops arriving, and frees the app its slots', async () => {
+    const b = await backends.start('trickle');
+    routes.upsert(machine('m-trickle', 'trickle', http80(b.port)));
+    // Eight bodies that stop after a few bytes take the app's whole share of the proxy (8)...
+    const stalled = Array.from({ length: 8 }, () => raw('POST /up HTTP/1.1\r\nHost: trickle.aloft.localhost\r\nContent-Length: 100\r\n\r\nabc', { keepOpen: true }));
+    await eventually('the stalled bodies to hold every slot', async () => (await get(port, 'trickle.aloft.localhost')).status === 503, 900, 20);
+    // ...until the body idle timeout answers each with 408 and closes it.
+    for (const r of await within('408 for the stalled bodies', 5_000, Promise.all(stalled))) {
+      assert.match(r.text, /^HTTP\/1\.1 408 /);
+      assert.match(r.text, /"code":"PB"/);
+      assert.match(r.text, /request body stopped arriving/);
+    }
+    assert.equal((await get(port, 'trickle.aloft.localhost')).status, 200, 'the slots are free again');
+    assert.equal(b.hits(), 1, 'no stalled body reached the machine');
+  });
+
+  it('answers 408 to a streamed request body that stops arriving, and lets go of the machine', async () => {
+    let aborted = false;
+    const b = await backends.start('sink', (req) => {
+      req.resume();
+      req.on('close', () => (aborted = !req.complete));
+    });
+    routes.upsert(machine('m-sink', 'sink', http80(b.port)));
+    // Larger than the proxy buffers for replay (1 MiB), so it streams to the machine as it comes.
+    const r = await within('408 for the stalled stream', 5_000, raw(`POST /up HTTP/1.1\r\nHost: sink.aloft.localhost\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${'x'.repeat(1000)}`, { keepOpen: true }));
+    assert.match(r.text, /^HTTP\/1\.1 408 /);
+    assert.equal(b.hits(), 1, 'the body was streaming to the machine');
+    await eventually('the machine to see the request end', () => aborted, 2_000);
   });
 });

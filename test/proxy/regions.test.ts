@@ -59,7 +59,7 @@ before(async () => {
   for (const region of regions) {
     const peers = new Peers({ selfHostId: `${region}-1`, pingIntervalMs: 50, timeoutMs: 500, logger: silentLogger(), measureRtt: matrixRtt(region) });
     const routes = new RouteTable();
-    const { proxy, port } = await startProxy({ routes, region, peers, hostId: `${region}-1` });
+    const { proxy, port } = await startProxy({ routes, region, peers });
     edges.set(region, { proxy, routes, peers, port });
     regionAt.set(`127.0.0.1:${port}`, region);
   }

@@ -1,4 +1,4 @@
--- aloft-schema-version: 5
+-- aloft-schema-version: 6
 -- The platform's replicated tables. Each host's agent is the only writer of its own rows.
 -- Rules (checked when a node opens): every table has a PRIMARY KEY of TEXT or INTEGER columns,
 -- every NOT NULL column has a DEFAULT, no UNIQUE constraints besides the key, and a later
@@ -56,4 +56,14 @@ CREATE TABLE app_secrets (
   version INTEGER NOT NULL DEFAULT 0,
   bundle TEXT NOT NULL DEFAULT '{}',
   updated_at INTEGER NOT NULL DEFAULT 0
+);
+
+-- v6: when each machine last had traffic through each host's proxy (wall-clock ms), written
+-- only by that host's proxy, at most every few seconds per machine with traffic; the region's
+-- autostop decider takes the latest over every proxy (src/proxy/activity.ts).
+CREATE TABLE machine_activity (
+  machine_id TEXT NOT NULL,
+  host_id TEXT NOT NULL,
+  last_active_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (machine_id, host_id)
 );
