@@ -11,6 +11,7 @@ import { createServer as createTlsServer, type SecureContext, type TLSSocket } f
 import type { Logger } from '../lib/index.ts';
 import type { RegionActivity } from './activity.ts';
 import { declaresBody, readBody, type RequestBody } from './body.ts';
+import { ConnectionCaps, type Refusal } from './connection-caps.ts';
 import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, rawHeaderValue, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
@@ -104,6 +105,7 @@ export class EdgeProxy {
   readonly #listeners = new Map<number, Listener>();
   readonly #appInFlight = new Map<string, number>();
   readonly #sockets = new Set<Socket>();
+  readonly #caps: ConnectionCaps;
   #host = '127.0.0.1';
   #unsubscribe: (() => void) | undefined;
   #reconcileQueued = false;
@@ -113,6 +115,7 @@ export class EdgeProxy {
     this.#opts = opts;
     this.#limits = { ...defaultProxyLimits, ...opts.limits };
     this.#upstreams = new UpstreamPools(this.#limits.connectTimeoutMs);
+    this.#caps = new ConnectionCaps(this.#limits, (address) => opts.peers?.isPeerAddress(address) === true);
     const autostarter = opts.control === undefined ? undefined : new Autostarter(opts.routes, opts.control, this.#limits.autostartTimeoutMs, opts.logger);
     this.#router = new Router({ routes: opts.routes, region: opts.region, limits: this.#limits, random: opts.random ?? Math.random, peers: opts.peers, autostarter });
     this.#autostopper =
@@ -187,6 +190,8 @@ export class EdgeProxy {
   async #open(publicPort: number, kind: ListenerKind, port: number): Promise<Listener> {
     let server: NetServer;
     let frontend: HttpFrontend | undefined;
+    // Plain and raw listeners take their connections here, once admitted; TLS servers after the handshake.
+    let accept: ((socket: Socket) => void) | undefined;
     if (kind === 'tls') {
       frontend = this.#frontend(publicPort, true);
       const tlsFrontend = frontend;
@@ -196,9 +201,11 @@ export class EdgeProxy {
     } else if (kind === 'http') {
       const httpFrontend = (frontend = this.#frontend(publicPort, false));
       // noDelay: these sockets are made here, not by node:http, which would have turned Nagle off itself.
-      server = createNetServer({ noDelay: true }, (socket) => httpFrontend.acceptPlain(socket));
+      server = createNetServer({ noDelay: true });
+      accept = (socket) => httpFrontend.acceptPlain(socket);
     } else {
-      server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onTcp(socket, publicPort));
+      server = createNetServer({ allowHalfOpen: true, noDelay: true });
+      accept = (socket) => this.#onTcp(socket, publicPort);
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -208,10 +215,17 @@ export class EdgeProxy {
       });
     });
     server.on('error', (err) => this.#opts.logger.warn({ publicPort, err: String(err) }, 'listener error'));
-    // Connections handed to the HTTP servers outlive a plain close(); close() destroys them itself.
-    server.on('connection', (socket: Socket) => {
+    // First of the connection listeners, so a refused connection reaches no server.
+    server.prependListener('connection', (socket: Socket) => {
+      const refusal = this.#caps.admit(socket, publicPort);
+      if (refusal !== undefined) {
+        refuseConnection(socket, kind, refusal, this.#limits.firstByteTimeoutMs);
+        return;
+      }
+      // Connections handed to the HTTP servers outlive a plain close(); close() destroys them itself.
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
+      accept?.(socket);
     });
     const listener: Listener = { kind, server, port: (server.address() as AddressInfo).port, ...(frontend === undefined ? {} : { frontend }) };
     this.#listeners.set(publicPort, listener);
@@ -324,7 +338,7 @@ export class EdgeProxy {
     let body: RequestBody = { kind: 'none' };
     if (req.httpVersion === '2.0' || declaresBody(req.headers)) {
       try {
-        body = await readBody(req, this.#limits.replayBodyBytesMax, req.httpVersion === '2.0');
+        body = await readBody(req, res, this.#limits);
       } catch {
         res.destroy();
         return;
@@ -505,6 +519,19 @@ export class EdgeProxy {
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
   return route.kind === 'machine' ? { machineId: route.target.machineId, region: route.target.region } : undefined;
+}
+
+/** A refused client gets a 503 where it speaks plain HTTP (its input drained, so the answer is not lost to a reset), a close elsewhere. */
+function refuseConnection(socket: Socket, kind: ListenerKind, refusal: Refusal, lingerMs: number): void {
+  socket.on('error', () => socket.destroy());
+  if (kind !== 'http') {
+    socket.destroy();
+    return;
+  }
+  const message = refusal === 'listener full' ? 'this proxy holds as many connections as it accepts on this port' : 'too many connections from your address are open at once';
+  socket.resume();
+  socket.end(rawFailure(503, 'Service Unavailable', 'PL', message));
+  socket.setTimeout(lingerMs, () => socket.destroy());
 }
 
 function isWildcard(host: string): boolean {
