@@ -14,8 +14,12 @@ export const cpusMax = 16;
 export const memoryStepMb = 256;
 
 const port = z.number().int().min(1).max(65535);
-const durationString = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "10s", "500ms" or "1m"');
-const duration = z.union([durationString, z.number().int().min(0)]);
+/** A Go duration, as flyctl and Fly's API write them: "10s", "500ms", "1m30s", "1.5h", or "0". */
+const goDuration = /^(?:0|(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$/;
+const goDurationPart = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+export const durationStringSchema = z.string().regex(goDuration, 'a duration such as "10s", "500ms" or "1m30s"');
+const duration = z.union([durationStringSchema, z.number().int().min(0)]);
 const signalName = z.enum([
   'SIGABRT', 'SIGALRM', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGQUIT',
   'SIGSEGV', 'SIGTERM', 'SIGTRAP', 'SIGUSR1', 'SIGUSR2',
@@ -187,13 +191,12 @@ function joinPath(prefix: string, path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Parses a Fly duration ("10s", "500ms", "1m") or a number of seconds, to milliseconds. */
+/** Parses a duration (a Go duration string such as "10s" or "1m30s", or a number of seconds) to milliseconds. */
 export function durationToMs(value: string | number | undefined, defaultMs: number): number {
   if (value === undefined) return defaultMs;
   if (typeof value === 'number') return value * 1000;
-  const match = /^(\d+)(ms|s|m|h)$/.exec(value);
-  if (match === null) return defaultMs;
-  const n = Number(match[1]);
-  const unit = match[2];
-  return unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
+  if (!goDuration.test(value)) return defaultMs;
+  let ms = 0;
+  for (const [, n, unit] of value.matchAll(goDurationPart)) ms += Number(n) * unitMs[unit!]!;
+  return Math.round(ms);
 }

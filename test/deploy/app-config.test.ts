@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AppConfigError, appConfigSchema, findAppConfigFile, loadAppConfig, machineConfigFor, parseAppConfig, processGroups } from '../../src/deploy/index.ts';
-import { machineConfigSchema, parseOrThrow } from '../../src/lib/index.ts';
+import { durationToMs, machineConfigSchema, parseOrThrow } from '../../src/lib/index.ts';
 
 /** The shape `fly launch` writes for a Node.js app, with a worker group and a volume added. */
 const flyToml = `# fly.toml app configuration file generated for bookshelf
@@ -224,4 +224,96 @@ test('an unknown key inside a single [mounts] table warns like any other', () =>
   const { config, warnings } = parseAppConfig("app = 'data'\n[mounts]\n  source = 'data'\n  destination = '/data'\n  snapshot_retention = 5\n", 'fly.toml');
   assert.deepEqual(warnings.map((w) => [w.key, w.line]), [['mounts.snapshot_retention', 5]]);
   assert.deepEqual(config.mounts, [{ source: 'data', destination: '/data' }]);
+});
+
+test('check durations given as bare numbers are milliseconds, as flyctl reads them', () => {
+  const { config } = parseAppConfig(
+    [
+      "app = 'ms'",
+      '[http_service]',
+      '  [[http_service.checks]]',
+      '    interval = 15000',
+      '    timeout = 2000',
+      '    grace_period = 5000',
+      '[[services]]',
+      '  internal_port = 9000',
+      '  [[services.tcp_checks]]',
+      '    interval = 500',
+      '[checks.db]',
+      "  type = 'tcp'",
+      '  port = 5432',
+      '  timeout = 750',
+      '[deploy]',
+      '  wait_timeout = 30',
+    ].join('\n'),
+    'fly.toml',
+  );
+  const machine = parseOrThrow(machineConfigSchema, machineConfigFor(config, 'app', 'img:1'), 'config');
+  const http = machine.services[0]!.checks![0]!;
+  assert.deepEqual([http.interval, http.timeout, http.grace_period].map((d) => durationToMs(d, -1)), [15_000, 2_000, 5_000]);
+  assert.equal(durationToMs(machine.services[1]!.checks![0]!.interval, -1), 500);
+  assert.equal(durationToMs(machine.checks.db!.timeout, -1), 750);
+  assert.equal(durationToMs(config.deploy.wait_timeout, -1), 30_000, 'other durations stay seconds');
+  assert.deepEqual(appConfigSchema.parse(JSON.parse(JSON.stringify(config))), config, 'and parse again to themselves');
+});
+
+test('Go durations such as "1m30s" parse in the config and in the machine config', () => {
+  const { config } = parseAppConfig("app = 'go'\nkill_timeout = '1m30s'\n[deploy]\n  wait_timeout = '2m30s'\n[http_service]\n  [[http_service.checks]]\n    interval = '1m30s'\n    timeout = '1.5s'\n", 'fly.toml');
+  assert.equal(durationToMs(config.deploy.wait_timeout, -1), 150_000);
+  const machine = parseOrThrow(machineConfigSchema, machineConfigFor(config, 'app', 'img:1'), 'config');
+  assert.equal(durationToMs(machine.stop_config?.timeout, -1), 90_000);
+  assert.equal(durationToMs(machine.services[0]!.checks![0]!.interval, -1), 90_000);
+  assert.equal(durationToMs(machine.services[0]!.checks![0]!.timeout, -1), 1_500);
+  assert.equal(durationToMs('1h2m3s', -1), 3_723_000);
+  assert.equal(durationToMs('0', -1), 0);
+  assert.match(configError("app = 'go'\n[deploy]\n  wait_timeout = '90 seconds'\n").message, /fly\.toml:3: deploy\.wait_timeout: .*1m30s/);
+  assert.match(configError("app = 'go'\n[[http_service.checks]]\n  interval = 'often'\n").message, /fly\.toml:3: http_service\.checks\[0\]\.interval: a duration such as/);
+});
+
+test('a single [vm] or [services] table is read like an array of one', () => {
+  const { config } = parseAppConfig("app = 'single'\n[vm]\n  size = 'shared-cpu-2x'\n  memory = '1gb'\n[services]\n  internal_port = 9000\n  [[services.ports]]\n    port = 9000\n", 'fly.toml');
+  const machine = parseOrThrow(machineConfigSchema, machineConfigFor(config, 'app', 'img:1'), 'config');
+  assert.deepEqual(machine.guest, { cpu_kind: 'shared', cpus: 2, memory_mb: 1024 });
+  assert.deepEqual(machine.services.map((s) => [s.internal_port, s.ports.map((p) => p.port)]), [[9000, [9000]]]);
+});
+
+test('memory is read as flyctl reads it: a bare number or string is megabytes, units are binary', () => {
+  const guest = (memory: string) => machineConfigFor(parseAppConfig(`app = 'mem'\n[[vm]]\n  memory = ${memory}\n`, 'fly.toml').config, 'app', 'img:1').guest;
+  assert.equal(guest('"2048"')?.memory_mb, 2048);
+  assert.equal(guest('"2gb"')?.memory_mb, 2048);
+  assert.equal(guest('"1GiB"')?.memory_mb, 1024);
+  assert.equal(guest("'512 MB'")?.memory_mb, 512);
+  assert.equal(guest('768')?.memory_mb, 768);
+  assert.match(configError("app = 'mem'\n[[vm]]\n  memory = 'lots'\n").message, /fly\.toml:3: vm\[0\]\.memory: a size such as/);
+  assert.match(configError("app = 'mem'\n[vm]\n  memory = '100mb'\n").message, /fly\.toml:3: vm\.memory: at least 256 MB/);
+  assert.match(configError("app = 'mem'\n[vm]\n  memory = true\n").message, /fly\.toml:3: vm\.memory: expected number or string, got boolean true/);
+});
+
+test('a wrong type inside a single [mounts] table names its key and line', () => {
+  const err = configError("app = 'data'\n[mounts]\n  source = 'data'\n  destination = 5\n");
+  assert.match(err.message, /^fly\.toml:4: mounts\.destination: expected string, got number 5/);
+  assert.equal(err.details.key, 'mounts.destination');
+});
+
+test('processes = [...] naming a group the app does not have is an error naming the key and the group', () => {
+  const err = configError("app = 'jobs'\n[processes]\n  app = 'node a.js'\n  worker = 'node w.js'\n[http_service]\n  processes = ['web']\n[vm]\n  processes = ['app', 'wrker']\n");
+  const problems = err.details.problems as string[];
+  assert.match(problems[0]!, /^fly\.toml:6: http_service\.processes\[0\]: no process group 'web': \[processes\] defines app, worker/);
+  assert.match(problems[1]!, /^fly\.toml:8: vm\.processes\[1\]: no process group 'wrker'/);
+  assert.match(configError("app = 'one'\n[[restart]]\n  policy = 'no'\n  processes = ['worker']\n").message, /restart\[0\]\.processes\[0\]: no process group 'worker': without \[processes\] the app has one group, 'app'/);
+});
+
+test('keys accepted but not acted on say so, with their line', () => {
+  const { warnings } = parseAppConfig("app = 'fly'\nswap_size_mb = 512\nconsole_command = '/bin/bash'\n[build]\n  builder = 'paketobuildpacks/builder:base'\n  buildpacks = ['gcr.io/paketo-buildpacks/nodejs']\n", 'fly.toml');
+  assert.deepEqual(
+    warnings.map((w) => [w.key, w.line]),
+    [
+      ['swap_size_mb', 2],
+      ['console_command', 3],
+      ['build.builder', 5],
+      ['build.buildpacks', 6],
+    ],
+  );
+  assert.match(warnings[0]!.message, /fly\.toml:2: 'swap_size_mb' is ignored: machines get no swap/);
+  assert.match(warnings[2]!.message, /'build\.builder' is ignored: .*not buildpacks/);
 });

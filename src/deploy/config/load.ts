@@ -79,13 +79,16 @@ export function parseAppConfig(source: string, file: string): { config: AppConfi
   // because removing keys cannot reveal new unknown ones.
   for (let round = 0; round < 2; round++) {
     const result = appConfigSchema.safeParse(document, { reportInput: true });
-    if (result.success) return { config: result.data, warnings: warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) };
+    if (result.success) {
+      warnings.push(...notActedOn(result.data, name, lines));
+      return { config: result.data, warnings: warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) };
+    }
     const unknown = result.error.issues.filter((issue) => issue.code === 'unrecognized_keys');
     const wrong = result.error.issues.filter((issue) => issue.code !== 'unrecognized_keys');
-    if (wrong.length > 0) throw invalid(wrong, file, name, lines);
+    if (wrong.length > 0) throw invalid(wrong, document, file, name, lines);
     for (const issue of unknown) {
       for (const key of issue.keys) {
-        const path = [...(issue.path as KeyPath), key];
+        const path = [...inSource(document, issue.path as KeyPath), key];
         const line = lines.lineOf(path);
         warnings.push({ key: dotted(path), line, message: `${name}${line === undefined ? '' : `:${line}`}: unknown key '${dotted(path)}' is ignored` });
         removeKey(document, path);
@@ -95,18 +98,59 @@ export function parseAppConfig(source: string, file: string): { config: AppConfi
   throw new AppConfigError(`${name}: could not be validated`, { file }, 'report this: the config validator did not settle');
 }
 
-function invalid(issues: z.core.$ZodIssue[], file: string, name: string, lines: TomlLines): AppConfigError {
-  const problems = issues.slice(0, problemsShownMax).map((issue) => {
-    const line = lines.lineOf(issue.path as KeyPath);
-    return `${name}${line === undefined ? '' : `:${line}`}: ${dotted(issue.path as KeyPath) || '(top level)'}: ${describe(issue)}`;
+/**
+ * Keys Aloft accepts, so a fly.toml carrying them deploys, but does not act on: each is said
+ * plainly, rather than left to look as if it worked.
+ */
+function notActedOn(config: AppConfig, name: string, lines: TomlLines): ConfigWarning[] {
+  const ignored: [KeyPath, boolean, string][] = [
+    [['build', 'builder'], config.build?.builder !== undefined, 'Aloft builds with a Dockerfile (or a detected Node.js app), not buildpacks'],
+    [['build', 'buildpacks'], config.build?.buildpacks !== undefined, 'Aloft builds with a Dockerfile (or a detected Node.js app), not buildpacks'],
+    [['swap_size_mb'], config.swap_size_mb !== undefined, 'machines get no swap'],
+    [['console_command'], config.console_command !== undefined, 'Aloft has no console command; use aloft machine exec'],
+  ];
+  return ignored
+    .filter(([, present]) => present)
+    .map(([path, , why]) => {
+      const line = lines.lineOf(path);
+      return { key: dotted(path), line, message: `${name}${line === undefined ? '' : `:${line}`}: '${dotted(path)}' is ignored: ${why}` };
+    });
+}
+
+function invalid(issues: z.core.$ZodIssue[], document: unknown, file: string, name: string, lines: TomlLines): AppConfigError {
+  const paths = issues.map((issue) => inSource(document, issue.path as KeyPath));
+  const problems = issues.slice(0, problemsShownMax).map((issue, i) => {
+    const line = lines.lineOf(paths[i]!);
+    return `${name}${line === undefined ? '' : `:${line}`}: ${dotted(paths[i]!) || '(top level)'}: ${describe(issue)}`;
   });
-  const first = issues[0]!;
-  const firstLine = lines.lineOf(first.path as KeyPath);
-  return new AppConfigError(problems.join('\n'), { file, ...(firstLine === undefined ? {} : { line: firstLine }), key: dotted(first.path as KeyPath), problems }, 'fix the named keys; the keys and types are those of fly.toml');
+  const firstLine = lines.lineOf(paths[0]!);
+  return new AppConfigError(problems.join('\n'), { file, ...(firstLine === undefined ? {} : { line: firstLine }), key: dotted(paths[0]!), problems }, 'fix the named keys; the keys and types are those of fly.toml');
+}
+
+/**
+ * The key path as the file writes it: the validator sees a single table (`[mounts]`) as a list
+ * of one, so its `[0]` is dropped where the document has a table, not an array.
+ */
+function inSource(document: unknown, path: KeyPath): KeyPath {
+  const out: (string | number)[] = [];
+  let node: unknown = document;
+  for (const part of path) {
+    if (typeof part === 'number' && node !== null && typeof node === 'object' && !Array.isArray(node)) continue;
+    out.push(part);
+    node = node !== null && typeof node === 'object' ? (node as Record<string | number, unknown>)[part] : undefined;
+  }
+  return out;
 }
 
 function describe(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') return `expected ${issue.expected}${'input' in issue && issue.input !== undefined ? `, got ${typeName(issue.input)}` : ''}`;
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // The alternative of the value's own type says what is wrong with it (a string not "10s"-shaped).
+    const ofItsType = issue.errors.filter((branch) => branch.some((i) => i.code !== 'invalid_type'));
+    if (ofItsType.length === 1) return describe(ofItsType[0]![0]!);
+    const expected = issue.errors.flatMap((branch) => branch.flatMap((i) => (i.code === 'invalid_type' ? [i.expected] : [])));
+    if (ofItsType.length === 0 && expected.length > 0) return `expected ${[...new Set(expected)].join(' or ')}${'input' in issue && issue.input !== undefined ? `, got ${typeName(issue.input)}` : ''}`;
+  }
   return issue.message;
 }
 

@@ -6,10 +6,9 @@
  * ids, which come with the volumes component.
  */
 import { memoryStepMb, type MachineConfigInput } from '../../lib/index.ts';
-import { vmSizes, type AppConfig, type AppServiceConfig, type HttpServiceConfig, type VmConfig } from './schema.ts';
+import { defaultProcessGroup, vmSizes, type AppConfig, type AppServiceConfig, type HttpServiceConfig, type VmConfig } from './schema.ts';
 
-/** The process group of an app that declares no `[processes]`. */
-export const defaultProcessGroup = 'app';
+export { defaultProcessGroup };
 
 export interface ReleaseRef {
   id: string;
@@ -119,14 +118,8 @@ function guestFor(vms: VmConfig[]): { cpu_kind: 'shared' | 'performance'; cpus: 
     if (vm.size !== undefined) guest = { ...vmSizes[vm.size]! };
     if (vm.cpu_kind !== undefined) guest.cpu_kind = vm.cpu_kind;
     if (vm.cpus !== undefined) guest.cpus = vm.cpus;
-    const memory = vm.memory_mb ?? (vm.memory === undefined ? undefined : memoryMb(vm.memory));
+    const memory = vm.memory_mb ?? vm.memory;
     if (memory !== undefined) guest.memory_mb = Math.ceil(memory / memoryStepMb) * memoryStepMb;
   }
   return guest;
-}
-
-function memoryMb(memory: number | string): number {
-  if (typeof memory === 'number') return memory;
-  const match = /^(\d+)\s*(mb|gb)$/i.exec(memory)!;
-  return Number(match[1]) * (match[2]!.toLowerCase() === 'gb' ? 1024 : 1);
 }

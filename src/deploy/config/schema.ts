@@ -6,17 +6,23 @@
  */
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
-import { memoryStepMb, signalNameSchema } from '../../lib/index.ts';
+import { durationStringSchema, memoryStepMb, signalNameSchema } from '../../lib/index.ts';
 
 /** The API's rule for app names (DNS labels: they become `<app>.<domain>` and `<app>.internal`). */
 export const appNamePattern = /^[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 export const deployStrategies = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
 export type DeployStrategy = (typeof deployStrategies)[number];
+/** The process group of an app that declares no `[processes]`. */
+export const defaultProcessGroup = 'app';
 
 const port = z.number().int().min(1).max(65535);
-const durationString = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "10s", "500ms" or "1m"');
-/** A Fly duration: a string with a unit, or a bare number of seconds. */
-const duration = z.union([durationString, z.number().int().min(0)]);
+/** A duration: a Go duration string ("10s", "1m30s"), or a bare number of seconds. */
+const duration = z.union([durationStringSchema, z.number().int().min(0)]);
+/**
+ * A check's interval, timeout or grace period. flyctl reads a bare number here as milliseconds
+ * (a legacy of the Nomad-era config), so it does too, written out as a duration string.
+ */
+const checkDuration = z.union([durationStringSchema, z.number().int().min(0).transform((ms) => `${ms}ms`)]);
 const processList = z.array(z.string().min(1)).optional();
 const autostop = z.union([z.boolean(), z.enum(['off', 'stop', 'suspend'])]);
 
@@ -30,9 +36,9 @@ const headerMap = z.record(z.string(), z.string());
 
 /** `[[http_service.checks]]` and `[[services.http_checks]]`. */
 const httpServiceCheck = z.strictObject({
-  grace_period: duration.optional(),
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  grace_period: checkDuration.optional(),
+  interval: checkDuration.optional(),
+  timeout: checkDuration.optional(),
   method: z.string().optional(),
   path: z.string().startsWith('/', 'a path starting with /').optional(),
   protocol: z.enum(['http', 'https']).optional(),
@@ -42,9 +48,9 @@ const httpServiceCheck = z.strictObject({
 
 /** `[[services.tcp_checks]]`. */
 const tcpServiceCheck = z.strictObject({
-  grace_period: duration.optional(),
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  grace_period: checkDuration.optional(),
+  interval: checkDuration.optional(),
+  timeout: checkDuration.optional(),
 });
 
 const httpService = z.strictObject({
@@ -84,9 +90,9 @@ const service = z.strictObject({
 const namedCheck = z.strictObject({
   type: z.enum(['tcp', 'http']),
   port: port,
-  interval: duration.optional(),
-  timeout: duration.optional(),
-  grace_period: duration.optional(),
+  interval: checkDuration.optional(),
+  timeout: checkDuration.optional(),
+  grace_period: checkDuration.optional(),
   method: z.string().optional(),
   path: z.string().startsWith('/', 'a path starting with /').optional(),
   protocol: z.enum(['http', 'https']).optional(),
@@ -104,11 +110,21 @@ const mount = z.strictObject({
   auto_extend_size_limit: z.string().optional(),
 });
 
-/** A memory amount: megabytes as a number, or a string such as "512mb" or "1gb". */
-const memory = z.union([
-  z.number().int().min(memoryStepMb),
-  z.string().regex(/^\d+\s*(mb|MB|gb|GB)$/, 'a size such as "512mb" or "1gb"'),
-]);
+const memoryPattern = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?)?$/i;
+const megabytesPer: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+
+function memoryStringMb(text: string): number {
+  const [, amount, unit] = memoryPattern.exec(text)!;
+  return Math.ceil(Number(amount) * megabytesPer[unit?.toLowerCase() ?? 'm']!);
+}
+
+/**
+ * A memory amount in megabytes, read as flyctl reads it: a number of megabytes, or a string with
+ * an optional binary unit ("2048", "512mb", "2gb", "1GiB"; no unit means megabytes).
+ */
+const memory = z
+  .union([z.number().int(), z.string().regex(memoryPattern, 'a size such as "512mb", "2gb" or "2048"').transform(memoryStringMb)])
+  .pipe(z.number().min(memoryStepMb, `at least ${memoryStepMb} MB`));
 
 /** Fly's preset machine sizes: cpu kind, cpus, memory. */
 export const vmSizes: Readonly<Record<string, { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number }>> = {
@@ -150,9 +166,10 @@ const build = z.strictObject({
   image: z.string().min(1).optional(),
   dockerfile: z.string().min(1).optional(),
   args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-  'build-target': z.string().optional(),
-  ignorefile: z.string().optional(),
+  'build-target': z.string().min(1).optional(),
+  ignorefile: z.string().min(1).optional(),
   builder: z.string().optional(),
+  buildpacks: z.array(z.string()).optional(),
 });
 
 const deploy = z.strictObject({
@@ -181,9 +198,13 @@ const processCommand = z.union([z.string(), z.array(z.string().min(1)).min(1)]).
   return words as string[];
 });
 
-/** A table given once (`[mounts]`) or as an array (`[[mounts]]`) means the same. */
+/**
+ * A table given once (`[mounts]`, `[vm]`, `[services]`) or as an array (`[[mounts]]`) means
+ * the same, as flyctl reads it. The single table is wrapped before validation, so a problem
+ * inside it keeps its key path (a union would report only "invalid input" at the table).
+ */
 function oneOrMany<T extends z.ZodType>(item: T) {
-  return z.union([item.transform((x) => [x]), z.array(item)]);
+  return z.preprocess((value) => (value !== null && typeof value === 'object' && !Array.isArray(value) ? [value] : value), z.array(item));
 }
 
 export const appConfigSchema = z.strictObject({
@@ -198,13 +219,42 @@ export const appConfigSchema = z.strictObject({
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
   processes: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'a process group name: lowercase letters, digits, _ and -'), processCommand).default({}),
   http_service: httpService.optional(),
-  services: z.array(service).default([]),
+  services: oneOrMany(service).default([]),
   checks: z.record(z.string(), namedCheck).default({}),
   mounts: oneOrMany(mount).default([]),
-  vm: z.array(vm).default([]),
+  vm: oneOrMany(vm).default([]),
   restart: z.array(restart).default([]),
   files: z.array(file).default([]),
-});
+}).superRefine(processesExist);
+
+/** Every `processes = [...]` names a group the app has: a typo would silently apply a section to no machine. */
+function processesExist(app: AppSections, ctx: z.RefinementCtx): void {
+  const groups = Object.keys(app.processes);
+  const known = groups.length === 0 ? [defaultProcessGroup] : groups;
+  const sections: { path: (string | number)[]; processes: string[] | undefined }[] = [];
+  if (app.http_service !== undefined) sections.push({ path: ['http_service'], processes: app.http_service.processes });
+  for (const key of ['services', 'mounts', 'vm', 'restart', 'files'] as const) {
+    for (const [i, entry] of app[key].entries()) sections.push({ path: [key, i], processes: entry.processes });
+  }
+  for (const [name, check] of Object.entries(app.checks)) sections.push({ path: ['checks', name], processes: check.processes });
+  for (const { path, processes } of sections) {
+    for (const [j, group] of (processes ?? []).entries()) {
+      if (known.includes(group)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'processes', j],
+        message: groups.length === 0 ? `no process group '${group}': without [processes] the app has one group, '${defaultProcessGroup}'` : `no process group '${group}': [processes] defines ${groups.join(', ')}`,
+      });
+    }
+  }
+}
+
+type WithProcesses = { processes?: string[] | undefined };
+type AppSections = {
+  processes: Record<string, unknown>;
+  http_service?: WithProcesses | undefined;
+  checks: Record<string, WithProcesses>;
+} & Record<'services' | 'mounts' | 'vm' | 'restart' | 'files', WithProcesses[]>;
 
 export type AppConfig = z.output<typeof appConfigSchema>;
 export type HttpServiceConfig = z.output<typeof httpService>;
