@@ -38,6 +38,10 @@ export interface BuildImageOptions {
   /** Path to the Dockerfile, relative to `dir` unless absolute; default `<dir>/Dockerfile`. */
   dockerfile?: string;
   buildArgs?: Record<string, string>;
+  /** The Dockerfile stage to build (`[build] build-target`); default the last. */
+  target?: string;
+  /** A .dockerignore-format file, relative to `dir` unless absolute (`[build] ignorefile`); default `<dir>/.dockerignore`. */
+  ignorefile?: string;
   /** Called for each step, each output line, and the push; must not throw. */
   onProgress?: (event: BuildProgress) => void;
 }
@@ -93,10 +97,13 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     await writeFile(dockerfile, qualifyFromLines(source.text, registryHost, org));
     const args = ['bud', '--layers', '--force-rm', '--isolation', 'chroot', '--network', 'host', '--authfile', authFile, '--tls-verify=false', '-f', dockerfile];
     args.push('--iidfile', join(tmpDir, 'iid'), '-t', reference);
-    if (source.generated && !(await pathExists(join(dir, '.dockerignore')))) {
+    if (options.ignorefile !== undefined) {
+      args.push('--ignorefile', await requireFile(isAbsolute(options.ignorefile) ? options.ignorefile : join(dir, options.ignorefile), 'ignorefile'));
+    } else if (source.generated && !(await pathExists(join(dir, '.dockerignore')))) {
       await writeFile(join(tmpDir, 'ignore'), generatedIgnore);
       args.push('--ignorefile', join(tmpDir, 'ignore'));
     }
+    if (options.target !== undefined) args.push('--target', options.target);
     for (const [key, value] of Object.entries(options.buildArgs ?? {})) args.push('--build-arg', `${key}=${value}`);
     args.push(dir);
 
@@ -144,6 +151,13 @@ async function requireDirectory(dir: string): Promise<void> {
   if (info === null || !info.isDirectory()) {
     throw new ValidationError(`${dir} is not a directory`, { field: 'dir', hint: 'pass the directory to build (its Dockerfile or package.json inside)' });
   }
+}
+
+/** `path` if it is a readable file; otherwise an error naming the option it came from. */
+async function requireFile(path: string, field: string): Promise<string> {
+  const info = await stat(path).catch(() => null);
+  if (info === null || !info.isFile()) throw new ValidationError(`the ${field} ${path} is not a file`, { field, hint: `check the ${field} path (relative to the directory being built)` });
+  return path;
 }
 
 /** A containers-auth.json with the token as basic-auth password, readable only by us. */

@@ -3,7 +3,7 @@
  * as a new release, a crashing release is rolled back with the exit code and log lines and
  * recorded as failed, a rollback returns to an earlier release, and a bad config names its line;
  * each strategy as its machines show it, an earlier image deployed again, a staged secret
- * applied by a deploy, and no capacity as exit code 4.
+ * applied by a deploy, no capacity as exit code 4, and [build] build-target and ignorefile.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { writeExampleRootfs } from '../../src/build/index.ts';
+import { missingBuildTools, writeExampleRootfs } from '../../src/build/index.ts';
 import { ApiClient } from '../../src/cli/api-client.ts';
 import type { Machine } from '../../src/lib/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
@@ -19,6 +19,7 @@ import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 
 const app = 'site';
+const cannotBuild = (await missingBuildTools()) ?? false;
 let p: TestPlatform;
 let dir: string;
 const cli = (args: string[]) => runCli(['--data-dir', p.dataDir, ...args]);
@@ -329,5 +330,27 @@ describe('aloft deploy', () => {
     assert.match(deployed.stderr, /no capacity|deploy_capacity/);
     const after = await liveMachines();
     assert.deepEqual(after.map((m) => `${m.id}/${m.instance_id}`).sort(), before.map((m) => `${m.id}/${m.instance_id}`).sort());
+  });
+
+  it('[build] build-target picks the Dockerfile stage and ignorefile keeps files out of the build', { skip: cannotBuild }, async () => {
+    const source = await mkdtemp(join(tmpdir(), 'aloft-site-build-'));
+    const served = async (path: string): Promise<string> => {
+      const res = await request(`${p.endpoints.proxy}${path}`, { headers: { host: `${app}.aloft.localhost` } });
+      return `${res.statusCode} ${(await res.body.text()).trim()}`;
+    };
+    try {
+      await writeFile(join(source, 'Dockerfile'), 'FROM site:v1 AS chosen\nCOPY . /www/ctx/\n\nFROM site:v1 AS last\nCOPY last.txt /www/ctx/stage.txt\n');
+      await writeFile(join(source, 'stage.txt'), 'chosen');
+      await writeFile(join(source, 'last.txt'), 'last');
+      await writeFile(join(source, 'secret.txt'), 'kept out');
+      await writeFile(join(source, 'build.ignore'), 'secret.txt\n');
+      await writeFile(join(source, 'fly.toml'), `app = '${app}'\n\n[build]\n  build-target = 'chosen'\n  ignorefile = 'build.ignore'\n\n[deploy]\n  wait_timeout = '20s'\n\n[http_service]\n  internal_port = 8080\n`);
+      const deployed = await cli(['deploy', source]);
+      assert.equal(deployed.code, 0, deployed.stderr);
+      assert.equal(await eventually('the built stage served', async () => ((await served('/ctx/stage.txt')) === '200 chosen' ? 'ok' : undefined)), 'ok');
+      assert.match(await served('/ctx/secret.txt'), /^404/);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+    }
   });
 });

@@ -147,6 +147,8 @@ export async function deploySource(ctx: CliContext, opts: DeploySourceOptions): 
       dataDir: ctx.options.dataDir,
       buildArgs: { ...loaded.config.build?.args, ...opts.buildArgs },
       ...(loaded.config.build?.dockerfile === undefined ? {} : { dockerfile: loaded.config.build.dockerfile }),
+      ...(loaded.config.build?.['build-target'] === undefined ? {} : { target: loaded.config.build['build-target'] }),
+      ...(loaded.config.build?.ignorefile === undefined ? {} : { ignorefile: loaded.config.build.ignorefile }),
       onProgress: printBuildProgress,
     });
     image = built.reference;
