@@ -3,11 +3,12 @@
  * machine from the state layer; a machine in iad is served through an ams proxy (forwarded to
  * the nearest iad proxy, headers naming region and machine); a host killed with SIGKILL is
  * routed around within 5 s (measured and printed); and with the control host stopped, machines
- * keep serving through every proxy, DNS keeps answering, and restart policies keep working.
+ * keep serving through every proxy, DNS keeps answering, restart policies keep working, and a
+ * machine restarted through its agent gets the app's secrets from its host.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +16,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { isFleetProcess, readFleet } from '../../src/fleet/index.ts';
 import { processesInside } from '../../src/fleet/leftovers.ts';
-import { sleep, type Machine } from '../../src/lib/index.ts';
+import { requestJson, sleep, type Machine } from '../../src/lib/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { getThrough, startTestFleet, type TestFleet } from './helpers.ts';
 
@@ -115,7 +116,10 @@ describe('routing across regions', () => {
   });
 
   describe('with the control host stopped', () => {
+    const secret = { name: 'OUTAGE_SECRET', value: 'set-before-the-api-went-down' };
+
     before(async () => {
+      await t.call('POST', `/v1/apps/${t.app}/secrets`, { [secret.name]: secret.value });
       const pid = readFleet(t.dataDir)!.control!.pid;
       process.kill(pid, 'SIGTERM');
       await eventually('the control host to be gone', () => !isFleetProcess(pid, t.dataDir));
@@ -144,6 +148,27 @@ describe('routing across regions', () => {
       for (const pid of before) process.kill(pid, 'SIGKILL');
       await eventually('the machine to run again', () => machinePids(m.host_id, m.id).some((pid) => !before.includes(pid)), 15_000);
       await eventually('the restarted machine to serve through ams', async () => (await getThrough(t.proxyOf('ams-1'), t.app)).status === 200, 10_000);
+    });
+
+    it("a machine restarted through its host's agent gets the app's secrets from the host", async () => {
+      const m = iadMachines[1]!;
+      const agent = t.fleet.hosts.find((h) => h.id === m.host_id)!.agent;
+      const environ = (pid: number): string => readFileSync(`/proc/${pid}/environ`, 'utf8');
+      // The host learns the secrets by gossip: a restart that beat it is tried again, as `aloft secrets set` does.
+      await eventually(
+        'the secret in the environment of the restarted machine',
+        async () => {
+          const before = machinePids(m.host_id, m.id);
+          await requestJson('POST', `${agent}/v1/machines/${m.id}/restart`, { token: t.fleet.token, target: 'the agent' });
+          const after = await eventually('the machine to run again', () => {
+            const pids = machinePids(m.host_id, m.id).filter((pid) => !before.includes(pid));
+            return pids.length > 0 ? pids : undefined;
+          });
+          return after.some((pid) => environ(pid).split('\0').includes(`${secret.name}=${secret.value}`));
+        },
+        20_000,
+        500,
+      );
     });
   });
 });
