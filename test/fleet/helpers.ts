@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildExampleImage } from '../../src/build/index.ts';
 import { fleetDown, fleetUp, type FleetEndpoints } from '../../src/fleet/index.ts';
-import { randomHex, requestJson, type Machine } from '../../src/lib/index.ts';
+import { AloftError, randomHex, requestJson, type Machine } from '../../src/lib/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { eventually } from '../helpers/eventually.ts';
 
@@ -31,6 +31,8 @@ export interface Served {
   machine: string | undefined;
   region: string | undefined;
 }
+
+const subnetAttemptsMax = 5;
 
 let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
 
@@ -76,13 +78,17 @@ export async function startTestFleet(regions: string[], hostsPerRegion: number, 
   const network = options.network ?? 'loopback';
   const dataDir = await mkdtemp(join(tmpdir(), 'aloft-fleet-'));
   const app = `fl${randomHex(3)}`;
-  let fleet: FleetEndpoints;
-  try {
-    fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: network === 'netns' ? 'oci' : 'process', network, domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
-  } catch (err) {
-    await fleetDown(dataDir);
-    await rm(dataDir, { recursive: true, force: true });
-    throw err;
+  let fleet: FleetEndpoints | undefined;
+  // A random subnet; another fleet on this computer (a test, a benchmark) may have drawn it first.
+  for (let attempt = 1; fleet === undefined; attempt += 1) {
+    try {
+      fleet = await fleetUp({ dataDir, regions, hostsPerRegion, driver: network === 'netns' ? 'oci' : 'process', network, domain: 'aloft.localhost', subnet: 100 + Math.floor(Math.random() * 150), hostCapacity });
+    } catch (err) {
+      await fleetDown(dataDir);
+      if (err instanceof AloftError && err.code === 'topology_in_use' && attempt < subnetAttemptsMax) continue;
+      await rm(dataDir, { recursive: true, force: true });
+      throw err;
+    }
   }
   const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
     requestJson<T>(method, `${fleet.api}${path}`, { token: fleet.token, target: 'the API', ...(body === undefined ? {} : { body }) });
