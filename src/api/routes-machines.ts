@@ -6,6 +6,7 @@ import type { Action } from './auth.ts';
 import { allows } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
 import { placeMachine } from './placement.ts';
+import { portClaimsOf } from './port-claims.ts';
 import type { PinRow } from './store.ts';
 
 const createMachineBody = z.strictObject({
@@ -49,6 +50,9 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     config.image = expandImageRef(config.image, row.org_slug, ctx.registryHost);
     const name = body.name ?? id;
     ctx.store.checkNameFree(row.name, name);
+    const ports = portClaimsOf(config);
+    // Before any host works; claimed for real with the pin below (a racing claim fails there).
+    ctx.store.ports.check(row.name, ports);
     const { host, reservationId } = await placeMachine(region, ctx.store.hosts(region), ctx.agentOf, {
       cpus: config.guest.cpus,
       memoryMb: config.guest.memory_mb,
@@ -61,6 +65,13 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     } catch (err) {
       void agent.release(reservationId).catch(() => undefined);
       ctx.store.checkNameFree(row.name, name);
+      throw err;
+    }
+    try {
+      ctx.store.ports.replace(id, row.name, ports);
+    } catch (err) {
+      ctx.store.unpin(id);
+      void agent.release(reservationId).catch(() => undefined);
       throw err;
     }
     let machine: Machine;
@@ -115,7 +126,15 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
     // Validate here too, so a bad config is refused before any host is asked.
     const config = parseOrThrow(machineConfigSchema, body.config, 'config');
     config.image = expandImageRef(config.image, access.app.org_slug, ctx.registryHost);
-    return forward(ctx, request, access, 'POST', '', { ...body, config });
+    const machineId = access.pin.machine_id;
+    const held = ctx.store.ports.of(machineId);
+    ctx.store.ports.replace(machineId, access.pin.app, portClaimsOf(config));
+    try {
+      return await forward(ctx, request, access, 'POST', '', { ...body, config });
+    } catch (err) {
+      ctx.store.ports.restore(machineId, access.pin.app, held);
+      throw err;
+    }
   });
 
   for (const route of forwarded) {

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../lib/index.ts';
+import { PortClaims, portClaimSchema } from './port-claims.ts';
 import { ReleaseStore, releaseSchema } from './release-store.ts';
 import { SecretStore, secretSchema } from './secret-store.ts';
 import { TokenStore, tokenSchema } from './token-store.ts';
@@ -76,6 +77,8 @@ export class CentralStore {
   readonly releases: ReleaseStore;
   /** Each app's sealed secrets (secret-store.ts). */
   readonly secrets: SecretStore;
+  /** The public ports machines declare, and which app holds each raw one (port-claims.ts). */
+  readonly ports: PortClaims;
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -89,6 +92,8 @@ export class CentralStore {
     this.releases = new ReleaseStore(this.#db);
     this.#db.exec(secretSchema);
     this.secrets = new SecretStore(this.#db);
+    this.#db.exec(portClaimSchema);
+    this.ports = new PortClaims(this.#db);
   }
 
   ensureOrg(slug: string, name: string): OrgRow {

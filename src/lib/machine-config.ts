@@ -90,7 +90,39 @@ export const serviceSchema = z.strictObject({
   min_machines_running: z.number().int().min(0).optional(),
   checks: z.array(checkSchema).optional(),
   force_instance_key: z.string().nullable().optional(),
+}).superRefine((service, ctx) => {
+  for (const [i, p] of service.ports.entries()) {
+    const problem = portProblem(service.protocol, p);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: ['ports', i] });
+  }
 });
+
+/**
+ * A public port served without host names (any UDP port; a TCP port with neither the http nor
+ * the tls handler). The platform has one shared address, so such a port belongs to one app.
+ */
+export function isRawPort(protocol: 'tcp' | 'udp', p: { handlers: readonly string[] }): boolean {
+  return protocol === 'udp' || !(p.handlers.includes('http') || p.handlers.includes('tls'));
+}
+
+/** What is wrong with one of a service's public ports, if anything. */
+function portProblem(protocol: 'tcp' | 'udp', p: z.output<typeof portSchema>): string | undefined {
+  const ranged = p.start_port !== undefined || p.end_port !== undefined;
+  if (p.port !== undefined && ranged) return 'give either port or start_port and end_port, not both';
+  if (p.port === undefined && (p.start_port === undefined || p.end_port === undefined)) return 'needs port, or start_port and end_port';
+  const first = p.port ?? p.start_port!;
+  const last = p.port ?? p.end_port!;
+  if (first > last) return `start_port ${first} is above end_port ${last}`;
+  if (protocol === 'udp' && p.handlers.length > 0) return `UDP ports take no handlers (they are for TCP): remove ${p.handlers.join(', ')}`;
+  if (protocol === 'udp' && p.force_https === true) return 'force_https is for HTTP ports, not UDP';
+  if (protocol === 'tcp' && isRawPort(protocol, p)) {
+    for (const shared of [80, 443]) {
+      if (first <= shared && shared <= last) return `port ${shared} is the platform's shared ${shared === 80 ? 'HTTP' : 'HTTPS'} port, routed by host name: list the ${shared === 80 ? 'http' : 'tls'} handler, or use another port for raw TCP`;
+    }
+  }
+  if (protocol === 'tcp' && p.port === 80 && p.handlers.includes('tls')) return 'port 80 is served as plain HTTP; the tls handler belongs on 443 (or another port)';
+  return undefined;
+}
 
 export const restartSchema = z.strictObject({
   policy: z.enum(['no', 'always', 'on-failure']).default('on-failure'),

@@ -3,7 +3,7 @@
  * services it declares, whether it is started, and how loaded each of its services is through
  * this proxy. Fed by machine rows (from the state layer or, on one host, from the local agent).
  */
-import { serviceCheckNames, type CheckStatus, type ServiceConfig } from '../lib/index.ts';
+import { isRawPort, serviceCheckNames, type CheckStatus, type ServiceConfig } from '../lib/index.ts';
 
 /** One machine as the proxy needs to know it. */
 export interface MachineRoute {
@@ -149,6 +149,11 @@ export class RouteTable {
       }
     }
     return out;
+  }
+
+  /** The apps with a machine (in any state) whose service declares `publicPort` raw: neither `http` nor `tls`, so no host name routes it. */
+  rawClaimants(publicPort: number): string[] {
+    return this.apps().filter((app) => this.targets(app, publicPort).some((t) => isRawPort(t.service.protocol, t.portConfig)));
   }
 
   /** The app's services on `publicPort` of every machine in any state (what the port means for the app). */

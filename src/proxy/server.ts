@@ -109,6 +109,10 @@ export class EdgeProxy {
   #host = '127.0.0.1';
   #unsubscribe: (() => void) | undefined;
   #reconcileQueued = false;
+  /** Reconciles run one after another: each may close and reopen listeners. */
+  #reconciling: Promise<void> = Promise.resolve();
+  /** The claimants last logged for each contested raw port, so each conflict is logged once. */
+  readonly #contested = new Map<number, string>();
   #closed = false;
 
   constructor(opts: ProxyOptions) {
@@ -129,7 +133,8 @@ export class EdgeProxy {
     this.#host = host;
     const http = await this.#open(80, 'http', port);
     this.#unsubscribe = this.#opts.routes.onChange(() => this.#queueReconcile());
-    await this.#reconcile();
+    this.#queueReconcile();
+    await this.#reconciling;
     this.#autostopper?.start();
     this.#opts.peers?.start();
     return `http://${host.includes(':') ? `[${host}]` : host}:${http.port}`;
@@ -150,6 +155,8 @@ export class EdgeProxy {
     this.#unsubscribe?.();
     this.#autostopper?.stop();
     this.#opts.peers?.stop();
+    // A reconcile in progress opens nothing more once closed; let it finish so no listener outlives close().
+    await this.#reconciling;
     await this.#upstreams.close();
     for (const socket of this.#sockets) socket.destroy();
     await Promise.all(
@@ -167,24 +174,49 @@ export class EdgeProxy {
   #queueReconcile(): void {
     if (this.#reconcileQueued) return;
     this.#reconcileQueued = true;
-    setImmediate(() => {
-      this.#reconcileQueued = false;
-      void this.#reconcile();
-    });
+    this.#reconciling = this.#reconciling
+      .then(() => {
+        this.#reconcileQueued = false;
+        return this.#reconcile();
+      })
+      .catch((err: unknown) => this.#opts.logger.warn({ err: String(err) }, 'reconciling listeners failed'));
   }
 
-  /** Opens a listener for each newly declared public port. Listeners stay open until close(). */
+  /**
+   * Opens a listener for each newly declared public port, and reopens one whose declarations now
+   * call for another kind (a raw port an app now serves with http or tls, or the reverse).
+   * Listeners otherwise stay open until close(); a reopened one's connections carry on.
+   */
   async #reconcile(): Promise<void> {
     const wanted = this.#opts.routes.publicPorts();
-    if (this.#opts.tls !== undefined && !wanted.has(443)) wanted.set(443, { handlers: new Set(['tls', 'http']), apps: new Set() });
+    // 443 is the platform's HTTPS port wherever this proxy terminates TLS, whatever else declares it.
+    if (this.#opts.tls !== undefined) {
+      const https = wanted.get(443) ?? { handlers: new Set<string>(), apps: new Set<string>() };
+      https.handlers.add('tls').add('http');
+      wanted.set(443, https);
+    }
     for (const [publicPort, { handlers }] of wanted) {
-      if (this.#closed || this.#listeners.has(publicPort)) continue;
+      // Port 80 is opened by listen(), for HTTP whatever is declared.
+      if (this.#closed || publicPort === 80) continue;
       const kind: ListenerKind = handlers.has('tls') ? 'tls' : handlers.has('http') ? 'http' : 'tcp';
-      if (kind === 'tls' && this.#opts.tls === undefined) continue;
+      const open = this.#listeners.get(publicPort);
+      if (open?.kind === kind || (kind === 'tls' && this.#opts.tls === undefined)) continue;
       const port = (this.#opts.listenPortFor ?? ((p: number) => p))(publicPort);
       if (port === undefined) continue;
+      if (open !== undefined) {
+        this.#opts.logger.info({ publicPort, from: open.kind, to: kind }, 'reopening a listener: its declarations changed its kind');
+        await this.#stopListening(publicPort, open);
+      }
       await this.#open(publicPort, kind, port).catch((err: unknown) => this.#opts.logger.warn({ publicPort, port, err: String(err) }, 'cannot listen for a public port; its services are not reachable here'));
     }
+  }
+
+  /** Stops accepting on a listener (its connections carry on, and close() still ends them) and frees its port. */
+  async #stopListening(publicPort: number, listener: Listener): Promise<void> {
+    this.#listeners.delete(publicPort);
+    listener.server.close();
+    // The listening socket is released on the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   async #open(publicPort: number, kind: ListenerKind, port: number): Promise<Listener> {
@@ -267,14 +299,22 @@ export class EdgeProxy {
   }
 
   /**
-   * A raw TCP port carries no host name, so one app owns it on a shared address: the first by
-   * name whose service declares it without `http` or `tls` (others are logged as unreachable).
+   * A raw TCP port carries no host name, so it is served to the one app that declares it raw —
+   * the API gives such a port to its first claimant only. Several claimants (declared before the
+   * API checked) get none of it, logged once per conflict: no tenant's traffic goes to another.
    */
   #tcpOwner(publicPort: number): string | undefined {
-    const owners = this.#opts.routes.publicPorts().get(publicPort)?.apps ?? new Set<string>();
-    const raw = [...owners].filter((app) => this.#opts.routes.targets(app, publicPort).some((t) => !t.portConfig.handlers.includes('http') && !t.portConfig.handlers.includes('tls'))).sort();
-    if (raw.length > 1) this.#opts.logger.warn({ publicPort, owner: raw[0], unreachable: raw.slice(1) }, 'several apps declare one raw TCP port on a shared address; only the first is served');
-    return raw[0];
+    const claimants = this.#opts.routes.rawClaimants(publicPort);
+    if (claimants.length <= 1) {
+      this.#contested.delete(publicPort);
+      return claimants[0];
+    }
+    const names = claimants.join(',');
+    if (this.#contested.get(publicPort) !== names) {
+      this.#contested.set(publicPort, names);
+      this.#opts.logger.warn({ publicPort, apps: claimants }, 'several apps declare one raw port on the shared address; it is served to none of them until only one does');
+    }
+    return undefined;
   }
 
   #tcpDeps(): Parameters<typeof relayTcp>[3] {

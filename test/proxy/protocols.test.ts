@@ -8,8 +8,8 @@ import { connect, createServer as createNetServer, type AddressInfo, type Server
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect as tlsConnect, createSecureContext } from 'node:tls';
-import type { EdgeProxy, RouteTable } from '../../src/proxy/index.ts';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
+import { RouteTable, type EdgeProxy } from '../../src/proxy/index.ts';
 import { Backends, http80, machine, startProxy } from './helpers.ts';
 
 const backends = new Backends();
@@ -19,12 +19,13 @@ let routes: RouteTable;
 let port: number;
 let certDir: string;
 let cert: Buffer;
+let context: SecureContext;
 
 before(async () => {
   certDir = mkdtempSync(join(tmpdir(), 'aloft-proxy-tls-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=aloft test', '-addext', 'subjectAltName=DNS:*.aloft.localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
   cert = readFileSync(join(certDir, 'cert.pem'));
-  const context = createSecureContext({ key: readFileSync(join(certDir, 'key.pem')), cert });
+  context = createSecureContext({ key: readFileSync(join(certDir, 'key.pem')), cert });
   const served: string[] = [];
   ({ proxy, routes, port } = await startProxy({
     tls: {
@@ -197,6 +198,31 @@ describe('protocols', () => {
       socket.on('error', reject);
     });
     assert.equal(answer, `got:${Buffer.from('hello').toString('hex')}`);
+  });
+
+  it('keeps public 443 for TLS when a raw service declared it before the proxy started', async () => {
+    const raw443 = await tcpBackend('x');
+    const web = await backends.start('web443');
+    const seeded = new RouteTable();
+    seeded.upsert(machine('m-raw443', 'squat', [{ protocol: 'tcp', internal_port: raw443, ports: [{ port: 443, handlers: [] }] }]));
+    const other = await startProxy({ routes: seeded, tls: { SNICallback: (_name, cb) => cb(null, context) } });
+    try {
+      seeded.upsert(machine('m-web443', 'shop', [{ protocol: 'tcp', internal_port: web.port, ports: [{ port: 443, handlers: ['tls', 'http'] }] }]));
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: other.proxy.boundPort(443)!, servername: 'shop.aloft.localhost', ca: cert, ALPNProtocols: ['http/1.1'] }, () => {
+          socket.write('GET / HTTP/1.1\r\nHost: shop.aloft.localhost\r\nConnection: close\r\n\r\n');
+        });
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+        socket.setTimeout(5_000, () => reject(new Error('no answer over TLS on public port 443')));
+      });
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(answer, /web443 GET \//);
+    } finally {
+      await other.proxy.close();
+    }
   });
 });
 
