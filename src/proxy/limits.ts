@@ -27,6 +27,12 @@ export interface ProxyLimits {
   listenerConnectionsMax: number;
   /** Client connections from one address at once, across listeners (peer proxies excepted); past it new ones are refused. */
   clientConnectionsPerIpMax: number;
+  /** A UDP flow (one client address and port) is forgotten after this long without a datagram either way. */
+  udpFlowIdleMs: number;
+  /** UDP flows one public UDP port relays at once; a new client's datagrams are dropped past it. */
+  udpFlowsPerListenerMax: number;
+  /** UDP flows of one app at once, across its ports; a new client's datagrams are dropped past it. */
+  udpFlowsPerAppMax: number;
   /** How long autostart holds a request for a stopped machine to accept connections. */
   autostartTimeoutMs: number;
   /** A machine with autostop is stopped after this long without requests or connections. */
@@ -50,6 +56,9 @@ export const defaultProxyLimits: ProxyLimits = {
   bodyIdleTimeoutMs: 10_000,
   listenerConnectionsMax: 8_192,
   clientConnectionsPerIpMax: 256,
+  udpFlowIdleMs: 30_000,
+  udpFlowsPerListenerMax: 4_096,
+  udpFlowsPerAppMax: 2_048,
   autostartTimeoutMs: 15_000,
   idleStopMs: 5 * 60_000,
   autostopIntervalMs: 30_000,

@@ -22,6 +22,7 @@ export interface MachineRoute {
 }
 
 export type PortConfig = ServiceConfig['ports'][number];
+export type Protocol = ServiceConfig['protocol'];
 
 /** Load of one service of one machine through this proxy. */
 export interface ServiceLoad {
@@ -130,13 +131,13 @@ export class RouteTable {
     return [...this.#byApp.keys()];
   }
 
-  /** Every public port some machine declares, with the handlers declared on it. */
-  publicPorts(): Map<number, { handlers: Set<string>; apps: Set<string> }> {
+  /** Every public port some machine declares for `protocol`, with the handlers declared on it. */
+  publicPorts(protocol: Protocol = 'tcp'): Map<number, { handlers: Set<string>; apps: Set<string> }> {
     const out = new Map<number, { handlers: Set<string>; apps: Set<string> }>();
     for (const [app, machines] of this.#byApp) {
       for (const { row } of machines.values()) {
         for (const s of row.services) {
-          if (s.protocol !== 'tcp') continue;
+          if (s.protocol !== protocol) continue;
           for (const p of s.ports) {
             for (const port of portsOf(p)) {
               let slot = out.get(port);
@@ -152,23 +153,23 @@ export class RouteTable {
   }
 
   /** The apps with a machine (in any state) whose service declares `publicPort` raw: neither `http` nor `tls`, so no host name routes it. */
-  rawClaimants(publicPort: number): string[] {
-    return this.apps().filter((app) => this.targets(app, publicPort).some((t) => isRawPort(t.service.protocol, t.portConfig)));
+  rawClaimants(publicPort: number, protocol: Protocol = 'tcp'): string[] {
+    return this.apps().filter((app) => this.targets(app, publicPort, protocol).some((t) => isRawPort(t.service.protocol, t.portConfig)));
   }
 
   /** The app's services on `publicPort` of every machine in any state (what the port means for the app). */
-  targets(app: string, publicPort: number): Target[] {
+  targets(app: string, publicPort: number, protocol: Protocol = 'tcp'): Target[] {
     const out: Target[] = [];
     for (const entry of this.#byApp.get(app)?.values() ?? []) {
-      const t = targetOf(entry, publicPort);
+      const t = targetOf(entry, publicPort, protocol);
       if (t !== undefined) out.push(t);
     }
     return out;
   }
 
   /** Machines that may take new work now: started, with their service's checks passing. */
-  routable(app: string, publicPort: number): Target[] {
-    return this.targets(app, publicPort).filter((t) => this.takesWork(t));
+  routable(app: string, publicPort: number, protocol: Protocol = 'tcp'): Target[] {
+    return this.targets(app, publicPort, protocol).filter((t) => this.takesWork(t));
   }
 
   /** Whether the target may take new work now: its machine is started and its service's checks pass. */
@@ -253,11 +254,11 @@ function portsOf(p: PortConfig): number[] {
 /** A port range longer than this is cut (a listener per port: bound the sockets one config can open). */
 const portRangeMax = 64;
 
-function targetOf(entry: Entry, publicPort: number): Target | undefined {
+function targetOf(entry: Entry, publicPort: number, protocol: Protocol): Target | undefined {
   const { row } = entry;
   for (let i = 0; i < row.services.length; i++) {
     const service = row.services[i]!;
-    if (service.protocol !== 'tcp') continue;
+    if (service.protocol !== protocol) continue;
     for (const p of service.ports) {
       const ranged = p.port === undefined && p.start_port !== undefined && p.end_port !== undefined && publicPort >= p.start_port && publicPort <= p.end_port;
       if (p.port !== publicPort && !ranged) continue;

@@ -18,10 +18,11 @@ import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 import { hostOf, portOf, type Peers } from './peers.ts';
 import { crossOrgReplayRefusal, parseReplay, replaySource } from './replay.ts';
 import { fail, rawFailure, writeHead } from './responses.ts';
-import type { RouteTable } from './route-table.ts';
+import type { Protocol, RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
 import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
 import { relayTcp } from './tcp.ts';
+import { UdpListener } from './udp.ts';
 import { joinUpgrade } from './upgrade.ts';
 import { UpstreamPools } from './upstream.ts';
 
@@ -112,7 +113,9 @@ export class EdgeProxy {
   /** Reconciles run one after another: each may close and reopen listeners. */
   #reconciling: Promise<void> = Promise.resolve();
   /** The claimants last logged for each contested raw port, so each conflict is logged once. */
-  readonly #contested = new Map<number, string>();
+  readonly #contested = new Map<string, string>();
+  readonly #udpListeners = new Map<number, UdpListener>();
+  readonly #udpFlowsPerApp = new Map<string, number>();
   #closed = false;
 
   constructor(opts: ProxyOptions) {
@@ -145,6 +148,11 @@ export class EdgeProxy {
     return this.#listeners.get(publicPort)?.port;
   }
 
+  /** The port this host receives datagrams on for UDP `publicPort`, once its listener is open. */
+  boundUdpPort(publicPort: number): number | undefined {
+    return this.#udpListeners.get(publicPort)?.port;
+  }
+
   /** Runs one autostop pass now (tests; the loop runs on its own interval otherwise). */
   autostopNow(): string[] {
     return this.#autostopper?.tick() ?? [];
@@ -169,6 +177,8 @@ export class EdgeProxy {
       ),
     );
     this.#listeners.clear();
+    for (const udp of this.#udpListeners.values()) udp.close();
+    this.#udpListeners.clear();
   }
 
   #queueReconcile(): void {
@@ -208,6 +218,16 @@ export class EdgeProxy {
         await this.#stopListening(publicPort, open);
       }
       await this.#open(publicPort, kind, port).catch((err: unknown) => this.#opts.logger.warn({ publicPort, port, err: String(err) }, 'cannot listen for a public port; its services are not reachable here'));
+    }
+    for (const publicPort of this.#opts.routes.publicPorts('udp').keys()) {
+      if (this.#closed || this.#udpListeners.has(publicPort)) continue;
+      const port = (this.#opts.listenPortFor ?? ((p: number) => p))(publicPort);
+      if (port === undefined) continue;
+      const deps = { routes: this.#opts.routes, region: this.#opts.region, limits: this.#limits, random: this.#opts.random ?? Math.random, logger: this.#opts.logger, ownerOf: (p: number) => this.#rawOwner(p, 'udp'), flowsPerApp: this.#udpFlowsPerApp };
+      await UdpListener.open(publicPort, this.#host, port, deps).then(
+        (udp) => this.#udpListeners.set(publicPort, udp),
+        (err: unknown) => this.#opts.logger.warn({ publicPort, port, err: String(err) }, 'cannot listen for a public UDP port; its services are not reachable here'),
+      );
     }
   }
 
@@ -290,7 +310,7 @@ export class EdgeProxy {
   }
 
   #onTcp(socket: Socket, publicPort: number): void {
-    const app = this.#tcpOwner(publicPort);
+    const app = this.#rawOwner(publicPort, 'tcp');
     if (app === undefined) {
       socket.destroy();
       return;
@@ -299,20 +319,22 @@ export class EdgeProxy {
   }
 
   /**
-   * A raw TCP port carries no host name, so it is served to the one app that declares it raw —
-   * the API gives such a port to its first claimant only. Several claimants (declared before the
-   * API checked) get none of it, logged once per conflict: no tenant's traffic goes to another.
+   * A raw TCP port (or any UDP port) carries no host name, so it is served to the one app that
+   * declares it raw — the API gives such a port to its first claimant only. Several claimants
+   * (declared before the API checked) get none of it, logged once per conflict: no tenant's
+   * traffic goes to another.
    */
-  #tcpOwner(publicPort: number): string | undefined {
-    const claimants = this.#opts.routes.rawClaimants(publicPort);
+  #rawOwner(publicPort: number, protocol: Protocol): string | undefined {
+    const claimants = this.#opts.routes.rawClaimants(publicPort, protocol);
+    const key = `${publicPort}/${protocol}`;
     if (claimants.length <= 1) {
-      this.#contested.delete(publicPort);
+      this.#contested.delete(key);
       return claimants[0];
     }
     const names = claimants.join(',');
-    if (this.#contested.get(publicPort) !== names) {
-      this.#contested.set(publicPort, names);
-      this.#opts.logger.warn({ publicPort, apps: claimants }, 'several apps declare one raw port on the shared address; it is served to none of them until only one does');
+    if (this.#contested.get(key) !== names) {
+      this.#contested.set(key, names);
+      this.#opts.logger.warn({ publicPort, protocol, apps: claimants }, 'several apps declare one raw port on the shared address; it is served to none of them until only one does');
     }
     return undefined;
   }

@@ -81,6 +81,17 @@ describe('raw public ports are one app’s', () => {
     assert.equal(taken.status, 409, 'the refused update left 6543 with pgsquat');
   });
 
+  it('treats UDP ports as raw, apart from TCP ports of the same number', async () => {
+    assert.equal((await create('pgowner', config('pgowner', [{ port: 5353 }], 'udp'))).status, 200);
+    const refused = await create('pgsquat', config('pgsquat', [{ port: 5353 }], 'udp'));
+    assert.equal(refused.status, 409, JSON.stringify(refused.json));
+    assert.match(refused.json.error, /public port 5353\/udp is taken by another app/);
+    assert.equal((await create('pgsquat', config('pgsquat', [{ port: 5353 }]))).status, 200, 'TCP 5353 is another port');
+    const handlers = await create('pgsquat', config('pgsquat', [{ port: 5400, handlers: ['http'] }], 'udp'));
+    assert.equal(handlers.status, 422);
+    assert.match(handlers.json.error, /UDP ports take no handlers/);
+  });
+
   it('refuses a raw service on the shared HTTP and HTTPS ports', async () => {
     const refused = await create('pgsquat', config('pgsquat', [{ port: 443 }]));
     assert.equal(refused.status, 422);
