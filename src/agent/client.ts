@@ -74,10 +74,10 @@ export class AgentClient {
     return this.#call('PUT', '/v1/host/cordon', { cordoned }, undefined, hostCallTimeoutMs);
   }
 
-  /** Machines of the app with this id (never by name: names are reused, ids are not). */
-  list(appId: string, includeDeleted: boolean): Promise<Machine[]> {
+  /** Machines of the app with this id (never by name: names are reused, ids are not); abandoned after `timeoutMs`. */
+  list(appId: string, includeDeleted: boolean, timeoutMs: number): Promise<Machine[]> {
     const q = new URLSearchParams({ app_id: appId, include_deleted: String(includeDeleted) });
-    return this.#call('GET', `/v1/machines?${q}`);
+    return this.#call('GET', `/v1/machines?${q}`, undefined, undefined, timeoutMs);
   }
 
   /**

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AgentClient } from '../agent/index.ts';
 import type { Clock, Logger } from '../lib/index.ts';
 import type { Keyring } from '../tokens/index.ts';
+import type { MachineRecords } from './machine-records.ts';
 import type { AccessRequest, Action, Authenticator, Principal } from './auth.ts';
 import type { AppRow, CentralStore, HostRow } from './store.ts';
 
@@ -13,6 +14,8 @@ export interface ApiContext {
   keyring: Keyring;
   clock: Clock;
   agentOf(host: HostRow): AgentClient;
+  /** The state layer's last rows of machines, for those whose host does not answer. */
+  machineRecords: MachineRecords;
   /** Tells every verifier outside the API about newly revoked token ids (see tokens/revocations.ts). */
   announceRevoked(tokenIds: string[]): void;
   /** Region used when a create names none. */

@@ -10,3 +10,4 @@ export { AcmeIssuer, awaitServedBy, type AcmeIssuerOptions, type CertificateIssu
 export type { CertificateRoutesOptions } from './routes-certs.ts';
 export { republishSecrets, stateSecretsPublisher, type SecretsPublisher } from './secrets-publisher.ts';
 export type { SecretRoutesOptions } from './routes-secrets.ts';
+export { stateMachineRecords, type MachineRecords } from './machine-records.ts';

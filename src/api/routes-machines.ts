@@ -5,6 +5,7 @@ import { AloftError, expandImageRef, machineConfigSchema, newMachineId, objectBo
 import type { Action } from './auth.ts';
 import { allows } from './auth.ts';
 import { authorizeApp, type ApiContext } from './context.ts';
+import { listAppMachines } from './machine-listing.ts';
 import { placeMachine } from './placement.ts';
 import { portClaimsOf } from './port-claims.ts';
 import type { PinRow } from './store.ts';
@@ -108,12 +109,9 @@ export function machineRoutes(app: FastifyInstance, ctx: ApiContext): void {
       visible = (m) => allows(ctx.auth, principal, { ...appAccess, machineId: m.id, region: m.region });
     }
     const query = request.query as Record<string, string | undefined>;
-    const includeDeleted = query.include_deleted === 'true';
-    const hosts = ctx.store.hosts(query.region);
-    const lists = await Promise.all(hosts.map((h) => ctx.agentOf(h).list(row.id, includeDeleted)));
+    const listed = await listAppMachines(ctx, { app: row, region: query.region, includeDeleted: query.include_deleted === 'true' });
     const metadata = Object.entries(query).filter(([k]) => k.startsWith('metadata.'));
-    return lists
-      .flat()
+    return listed
       .filter(visible)
       .filter((m) => metadata.every(([k, v]) => m.config.metadata[k.slice('metadata.'.length)] === v))
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));

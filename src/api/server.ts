@@ -4,6 +4,7 @@ import { createHttpServer, systemClock, type Clock, type Logger } from '../lib/i
 import { mintPlatformToken, type Keyring } from '../tokens/index.ts';
 import { tokenAuthenticator } from './auth.ts';
 import type { ApiContext } from './context.ts';
+import { noMachineRecords, type MachineRecords } from './machine-records.ts';
 import { openApiDocument } from './openapi.ts';
 import { appRoutes } from './routes-apps.ts';
 import { certificateRoutes, type CertificateRoutesOptions } from './routes-certs.ts';
@@ -32,6 +33,8 @@ export interface ApiServerOptions {
   secrets?: SecretRoutesOptions;
   /** Garbage collection of the platform registry (routes-registry.ts), run in the registry's process. */
   registryGc?: () => Promise<GcResult>;
+  /** Machines as the state layer last carried them (machine-records.ts); omitted: nothing beyond the pins. */
+  machineRecords?: MachineRecords;
 }
 
 /** The API gateway: Machines API, apps, tokens, placement, and forwarding to the machines' hosts. */
@@ -55,6 +58,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     keyring: opts.keyring,
     clock,
     agentOf,
+    machineRecords: opts.machineRecords ?? noMachineRecords,
     announceRevoked(tokenIds) {
       opts.onRevoked?.(tokenIds);
       // Best effort: an agent that misses this push learns it at its next refresh.

@@ -4,7 +4,7 @@
  * control host's process (control-main.ts). Nothing here is needed to keep machines serving.
  */
 import { join } from 'node:path';
-import { AcmeIssuer, awaitServedBy, createApiServer, CentralStore, CertificateStore, recordToken, republishSecrets, stateSecretsPublisher, type SecretsPublisher } from '../api/index.ts';
+import { AcmeIssuer, awaitServedBy, createApiServer, CentralStore, CertificateStore, recordToken, republishSecrets, stateMachineRecords, stateSecretsPublisher, type SecretsPublisher } from '../api/index.ts';
 import { PlatformError, systemClock, type Logger } from '../lib/index.ts';
 import type { MasterKey } from '../secrets/index.ts';
 import { createRegistryServer, tokenAuth } from '../registry/index.ts';
@@ -113,6 +113,8 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
       secretsState = state;
       republishSecrets(store.secrets, secretsPublisher, opts.logger.child({ component: 'api' }));
     };
+    // Opened after the API listens (below); until then the API knows its machines only from their hosts.
+    let state: StateHandle | undefined;
     const api = createApiServer({
       store,
       keyring: keys.keyring,
@@ -122,6 +124,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
       logger: opts.logger.child({ component: 'api' }),
       secrets: { masterKeys: keys.secretKeys, publisher: secretsPublisher },
       registryGc: () => registry.gc(),
+      machineRecords: stateMachineRecords(() => state),
       ...(certificates === undefined || opts.certificates === undefined
         ? {}
         : {
@@ -144,7 +147,6 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     stops.push(() => api.close());
     const apiUrl = await api.listen({ port: opts.ports.api, host: opts.bindHost });
 
-    let state: StateHandle | undefined;
     if (opts.state !== undefined) {
       state = await openState({
         dataDir: join(opts.dataDir, 'control-state'),

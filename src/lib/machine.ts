@@ -61,7 +61,8 @@ export interface CheckStatus {
 export interface Machine {
   id: string;
   name: string;
-  state: MachineState;
+  /** `unknown`: its host did not answer the listing and nothing fresher is known (host_status says why). */
+  state: MachineState | 'unknown';
   region: string;
   instance_id: string;
   private_ip: string;

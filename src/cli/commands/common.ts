@@ -1,10 +1,15 @@
-import { ValidationError } from '../../lib/index.ts';
+import { ValidationError, type Machine } from '../../lib/index.ts';
 
 export function requireApp(app: string | undefined): string {
   if (app === undefined || app === '') {
     throw new ValidationError('which app? none was given', { field: 'app', hint: 'pass -a APP (or --app APP)' });
   }
   return app;
+}
+
+/** A machine's state, marked when its host did not answer the listing (the state is then its last known, or unknown). */
+export function stateWithHost(machine: Machine): string {
+  return machine.host_status === 'ok' ? machine.state : `${machine.state} (host ${machine.host_id} ${machine.host_status})`;
 }
 
 /** Parses a positive integer option, naming the option when it is not one. */

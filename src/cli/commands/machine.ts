@@ -4,7 +4,7 @@ import { CliContext } from '../context.ts';
 import { waitUntilRunning } from '../machine-health.ts';
 import { printJson, printTable, progress, success, out } from '../output.ts';
 import { envFromPairs, servicesFromPorts } from '../ports.ts';
-import { confirm, intOption, requireApp } from './common.ts';
+import { confirm, intOption, requireApp, stateWithHost } from './common.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -88,7 +88,7 @@ export function machineCommands(program: Command): void {
       const ctx = new CliContext(cmd);
       const list = await ctx.client().listMachines(requireApp(ctx.options.app), opts.all === true);
       if (ctx.options.json) printJson(list);
-      else printTable(['ID', 'NAME', 'STATE', 'REGION', 'IMAGE', 'PRIVATE IP', 'UPDATED'], list.map((m) => [m.id, m.name, m.state, m.region, m.config.image, m.private_ip, m.updated_at]));
+      else printTable(['ID', 'NAME', 'STATE', 'REGION', 'IMAGE', 'PRIVATE IP', 'UPDATED'], list.map((m) => [m.id, m.name, stateWithHost(m), m.region, m.config.image, m.private_ip, m.updated_at]));
     });
 
   machine

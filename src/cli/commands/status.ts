@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import { vmSizes } from '../../deploy/index.ts';
-import { ValidationError, type Machine } from '../../lib/index.ts';
+import { PlatformError, ValidationError, type Machine } from '../../lib/index.ts';
 import type { ApiClient } from '../api-client.ts';
 import { CliContext } from '../context.ts';
 import { waitUntilRunning } from '../machine-health.ts';
 import { out, printJson, printTable, success } from '../output.ts';
-import { intOption, requireApp } from './common.ts';
+import { intOption, requireApp, stateWithHost } from './common.ts';
 
 const live = (m: Machine): boolean => m.state !== 'destroyed' && m.state !== 'destroying';
 const groupOf = (m: Machine): string => m.config.metadata.fly_process_group ?? 'app';
@@ -26,13 +26,13 @@ export function statusCommands(program: Command): void {
       const machines = (await ctx.client().listMachines(app)).filter(live);
       machines.sort((a, b) => groupOf(a).localeCompare(groupOf(b)) || a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
       if (ctx.options.json) {
-        printJson({ app, machines: machines.map((m) => ({ id: m.id, group: groupOf(m), region: m.region, state: m.state, release: releaseOf(m), image: m.config.image, checks: m.checks, host: m.host_id })) });
+        printJson({ app, machines: machines.map((m) => ({ id: m.id, group: groupOf(m), region: m.region, state: m.state, release: releaseOf(m), image: m.config.image, checks: m.checks, host: m.host_id, host_status: m.host_status })) });
         return;
       }
       out(`App ${app}: ${machines.length} machine${machines.length === 1 ? '' : 's'}\n`);
       printTable(
         ['ID', 'GROUP', 'REGION', 'STATE', 'RELEASE', 'CHECKS', 'IMAGE'],
-        machines.map((m) => [m.id, groupOf(m), m.region, m.state, releaseOf(m) === 0 ? '-' : `v${releaseOf(m)}`, checksSummary(m), m.config.image]),
+        machines.map((m) => [m.id, groupOf(m), m.region, stateWithHost(m), releaseOf(m) === 0 ? '-' : `v${releaseOf(m)}`, checksSummary(m), m.config.image]),
       );
     });
 
@@ -49,8 +49,14 @@ export function statusCommands(program: Command): void {
       const client = ctx.client();
       const { group, machines } = await groupMachines(client, app, opts.processGroup);
       const here = machines.filter((m) => opts.region === undefined || m.region === opts.region);
-      const template = [...machines].sort((a, b) => releaseOf(b) - releaseOf(a))[0]!;
+      // Only a machine its host listed carries its config.
+      const template = machines.filter((m) => m.host_status === 'ok').sort((a, b) => releaseOf(b) - releaseOf(a))[0];
       for (let n = here.length; n < count; n++) {
+        if (template === undefined) {
+          throw new PlatformError('no_config_to_copy', `the hosts of ${app}'s ${group} machines do not answer, so there is no config to copy for a new one`, {
+            hint: 'add machines once one of those hosts answers (`aloft status` names them)',
+          });
+        }
         const created = await client.createMachine(app, { config: template.config, region: opts.region ?? template.region });
         await waitUntilRunning(client, app, { ...created, events: [] });
         success(`added ${created.id} (${group}, ${created.region})`);

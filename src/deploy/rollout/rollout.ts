@@ -50,6 +50,7 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
   const [listed, secretsVersion] = await Promise.all([target.listMachines(app), target.secretsVersion(app)]).catch((err: unknown) => {
     throw deployErrorFrom(err, `reading the machines of ${app}`);
   });
+  refuseSilentHosts(app, listed.filter(isLive));
   const byGroup = Map.groupBy(listed.filter(isLive), groupOf);
   const groups = processGroups(config);
   const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
@@ -90,6 +91,20 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
   const now = Map.groupBy((await target.listMachines(app)).filter(isLive), groupOf);
   for (const outcome of outcomes) if (outcome.action === 'updated' || outcome.action === 'unchanged') outcome.machines = (now.get(outcome.group) ?? []).map((m) => m.id);
   return outcomes;
+}
+
+/**
+ * A machine whose host does not answer can be neither compared with the release nor updated, and
+ * leaving it on the old one would split the app: the deploy stops before it changes anything.
+ */
+function refuseSilentHosts(app: string, machines: Machine[]): void {
+  const cutOff = machines.filter((m) => m.host_status !== 'ok');
+  if (cutOff.length === 0) return;
+  const hosts = [...new Set(cutOff.map((m) => m.host_id))];
+  throw new DeployError('platform', `${hosts.map((h) => `the agent of host ${h}`).join(' and ')} did not answer, so ${app}'s machine${cutOff.length === 1 ? '' : 's'} ${cutOff.map((m) => m.id).join(', ')} cannot be updated; no machine was changed`, {
+    hint: `a fault of the platform on host ${hosts.join(', ')}, not your app: deploy again once it answers (see \`aloft hosts list\`)`,
+    details: { hosts, machines: cutOff.map((m) => m.id) },
+  });
 }
 
 function isLive(machine: Machine): boolean {
