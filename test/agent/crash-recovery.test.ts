@@ -17,8 +17,9 @@ import { requestJson, silentLogger, newMachineId, systemClock, type Machine } fr
 import { RegistryClient, createRegistryServer, tokenAuth, type RegistryServer } from '../../src/registry/index.ts';
 import { Keyring, mintPlatformToken, mintToken, RevocationList } from '../../src/tokens/index.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { skipWithoutOciRuntime } from '../helpers/root-prerequisites.ts';
 
-const isRoot = process.getuid?.() === 0;
+const skip = await skipWithoutOciRuntime();
 const keyring = new Keyring(systemClock);
 keyring.rotate();
 /** Admin of `personal`, the org the test machines belong to; the agent verifies it with the keyring it is given. */
@@ -111,7 +112,7 @@ async function leftovers(id: string, dataDir: string): Promise<string[]> {
   return found;
 }
 
-describe('agent crash recovery', { skip: isRoot ? false : 'needs root (runc, network namespaces)' }, () => {
+describe('agent crash recovery', { skip }, () => {
   for (const point of createPoints) {
     it(`create resumes after a kill at ${point}`, async () => {
       const dataDir = await mkdtemp(join(workDir, 'agent-'));

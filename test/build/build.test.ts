@@ -13,9 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-import { missingBuildTools } from '../../src/build/index.ts';
+import { skipWithoutBuildTools } from '../helpers/root-prerequisites.ts';
 
-const skip = (await missingBuildTools()) ?? false;
+const skip = await skipWithoutBuildTools();
 let p: TestPlatform;
 let work: string;
 

@@ -14,9 +14,9 @@ import type { Machine } from '../../src/lib/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-import { missingBuildTools } from '../../src/build/index.ts';
+import { skipWithoutBuildTools } from '../helpers/root-prerequisites.ts';
 
-const skip = (await missingBuildTools()) ?? false;
+const skip = await skipWithoutBuildTools();
 const exampleDir = join(import.meta.dirname, '..', '..', 'examples', 'hello-node');
 const app = 'hello-node-test';
 let p: TestPlatform;

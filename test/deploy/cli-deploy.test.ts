@@ -11,15 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { missingBuildTools, writeExampleRootfs } from '../../src/build/index.ts';
+import { writeExampleRootfs } from '../../src/build/index.ts';
 import { ApiClient } from '../../src/cli/api-client.ts';
 import type { Machine } from '../../src/lib/index.ts';
 import { cliJson, runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { skipWithoutBuildTools } from '../helpers/root-prerequisites.ts';
 
 const app = 'site';
-const cannotBuild = (await missingBuildTools()) ?? false;
+const cannotBuild = await skipWithoutBuildTools();
 let p: TestPlatform;
 let dir: string;
 const cli = (args: string[]) => runCli(['--data-dir', p.dataDir, ...args]);

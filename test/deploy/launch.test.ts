@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { missingBuildTools, writeExampleRootfs } from '../../src/build/index.ts';
+import { writeExampleRootfs } from '../../src/build/index.ts';
 import { parseAppConfig } from '../../src/deploy/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { skipWithoutBuildTools } from '../helpers/root-prerequisites.ts';
 
-const skip = (await missingBuildTools()) ?? false;
+const skip = await skipWithoutBuildTools();
 let p: TestPlatform;
 let dir: string;
 const cli = (args: string[]) => runCli(['--data-dir', p.dataDir, ...args]);

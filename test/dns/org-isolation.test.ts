@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { sixpnAddress } from '../../src/net/index.ts';
+import { skipWithoutNetworkNamespaces } from '../helpers/root-prerequisites.ts';
 import { dig, type MachineRow } from './helpers.ts';
 
-const isRoot = process.getuid?.() === 0;
+const skip = await skipWithoutNetworkNamespaces();
 const ns = `aloftdns-${randomBytes(3).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'aloft-dns-netns-'));
 const orgA = 0xa1;
@@ -33,7 +34,7 @@ let child: ChildProcess | undefined;
 let nsCreated = false;
 
 before(async () => {
-  if (!isRoot) return;
+  if (skip !== false) return;
   const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
   ip('netns', 'add', ns);
   nsCreated = true;
@@ -65,7 +66,7 @@ const inNs = ['ip', 'netns', 'exec', ns];
 const ask = (from: string, name: string, type: string, extra: string[] = []) => dig(server, name, type, ['-b', from, ...extra], inNs);
 const data = (r: Awaited<ReturnType<typeof dig>>): string[] => r.answers.map((a) => a.data);
 
-test('each organization sees only its own apps, asked from real 6PN sources at fdaa::3:53', { skip: !isRoot && 'needs root for a network namespace' }, async () => {
+test('each organization sees only its own apps, asked from real 6PN sources at fdaa::3:53', { skip }, async () => {
   assert.deepEqual(data(await ask(askerA, 'alpha.internal', 'AAAA')), [sixpnAddress(orgA, 1, 1, 2)]);
   assert.equal((await ask(askerA, 'beta.internal', 'AAAA')).status, 'NXDOMAIN');
   assert.deepEqual(data(await ask(askerA, 'shared-name.internal', 'AAAA', ['+tcp'])), [sixpnAddress(orgA, 1, 2, 2)]);
@@ -77,7 +78,7 @@ test('each organization sees only its own apps, asked from real 6PN sources at f
   assert.deepEqual(data(await ask(askerB, 'vms.shared-name.internal', 'TXT')), ['"b2 iad"']);
 });
 
-test('an asker outside 6PN gets REFUSED when no default organization is configured', { skip: !isRoot && 'needs root for a network namespace' }, async () => {
+test('an asker outside 6PN gets REFUSED when no default organization is configured', { skip }, async () => {
   assert.equal((await ask(outsider, 'alpha.internal', 'AAAA')).status, 'REFUSED');
   assert.equal((await ask(outsider, 'beta.internal', 'AAAA', ['+tcp'])).status, 'REFUSED');
 });

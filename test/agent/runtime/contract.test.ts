@@ -5,13 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { ExitInfo } from '../../../src/agent/runtime/index.ts';
-import { ociRuntimeAvailable } from '../../../src/agent/runtime/index.ts';
-import { hasRootNetworking } from '../../../src/net/index.ts';
+import { skipWithoutOciRuntime } from '../../helpers/root-prerequisites.ts';
 import { eventually, Harness, type DriverKind } from './harness.ts';
 
-const ociOk = (await ociRuntimeAvailable()) && (await hasRootNetworking());
 const kinds: { kind: DriverKind; skip: string | false }[] = [
-  { kind: 'oci', skip: ociOk ? false : 'needs root, runc and network namespaces (CI runs as root)' },
+  { kind: 'oci', skip: await skipWithoutOciRuntime() },
   { kind: 'process', skip: false },
 ];
 

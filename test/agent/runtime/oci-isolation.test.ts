@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { ociRuntimeAvailable, type ExitInfo } from '../../../src/agent/runtime/index.ts';
-import { hasRootNetworking } from '../../../src/net/index.ts';
+import type { ExitInfo } from '../../../src/agent/runtime/index.ts';
+import { skipWithoutOciRuntime } from '../../helpers/root-prerequisites.ts';
 import { eventually, Harness } from './harness.ts';
 
-const skip = (await ociRuntimeAvailable()) && (await hasRootNetworking()) ? false : 'needs root, runc and network namespaces (CI runs as root)';
+const skip = await skipWithoutOciRuntime();
 
 describe('oci driver isolation', { skip }, () => {
   let h: Harness;

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { ociRuntimeAvailable } from '../../../src/agent/runtime/index.ts';
-import { hasRootNetworking } from '../../../src/net/index.ts';
+import { skipWithoutOciRuntime } from '../../helpers/root-prerequisites.ts';
 import { Harness } from './harness.ts';
 
-const skip = (await ociRuntimeAvailable()) && (await hasRootNetworking()) ? false : 'needs root, runc and network namespaces (CI runs as root)';
+const skip = await skipWithoutOciRuntime();
 const cycles = 60;
 let h: Harness;
 
