@@ -4,11 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { ServiceConfig } from '../../src/lib/index.ts';
 import type { EdgeProxy, MachineControl, MachineRoute, RouteTable } from '../../src/proxy/index.ts';
-import { get, machine, startProxy } from './helpers.ts';
+import { get, machine, startProxy, unusedPort } from './helpers.ts';
 
 /** Machines that boot in `bootMs` and hold every request; the table hears they started only later, as through gossip. */
 class HoldingMachines implements MachineControl {
@@ -22,10 +21,7 @@ class HoldingMachines implements MachineControl {
   tableLagMs = 300;
 
   async reservePort(id: string): Promise<number> {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
+    const port = await unusedPort();
     this.ports.set(id, port);
     return port;
   }

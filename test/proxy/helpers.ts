@@ -25,12 +25,8 @@ export class Backends {
   }
 
   /** A loopback port nothing listens on. */
-  async deadPort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    await new Promise<void>((r) => server.close(() => r()));
-    return port;
+  deadPort(): Promise<number> {
+    return unusedPort();
   }
 
   async closeAll(): Promise<void> {
@@ -39,6 +35,15 @@ export class Backends {
       await new Promise<void>((r) => s.close(() => r()));
     }
   }
+}
+
+/** A loopback port free a moment ago (a machine that is not listening yet will take it). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 export const http80 = (internal_port: number, extra: Partial<ServiceConfig> = {}): ServiceConfig[] => [

@@ -1,11 +1,10 @@
 /** Scale to zero against a MachineControl that really starts and stops loopback servers (the platform test uses real machines). */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceConfig } from '../../src/lib/index.ts';
 import type { EdgeProxy, MachineControl, MachineRoute, RouteTable } from '../../src/proxy/index.ts';
-import { get, machine, startProxy } from './helpers.ts';
+import { get, machine, startProxy, unusedPort } from './helpers.ts';
 
 /** Each machine is an HTTP server that takes `bootMs` to listen after a start, on a port fixed per machine. */
 class FakeMachines implements MachineControl {
@@ -19,10 +18,7 @@ class FakeMachines implements MachineControl {
   routes!: RouteTable;
 
   async reservePort(id: string): Promise<number> {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
+    const port = await unusedPort();
     this.ports.set(id, port);
     return port;
   }
