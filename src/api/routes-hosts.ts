@@ -115,10 +115,13 @@ async function moveMachine(ctx: ApiContext, operator: Principal, from: HostRow, 
     void target.release(reservationId).catch(() => undefined);
     throw err;
   }
-  // The name moves with the machine: the new pin takes it over before the new host works, and
-  // gives it back if the new host refuses.
+  // The name and the public ports move with the machine: the new pin takes them over before the
+  // new host works (no await between, so no other create sees the ports free), and gives them
+  // back if the new host refuses.
+  const ports = ctx.store.ports.of(pin.machine_id);
   ctx.store.unpin(pin.machine_id);
   ctx.store.pin({ machine_id: id, app: pin.app, host_id: host.id, name: pin.name, region: pin.region });
+  ctx.store.ports.restore(id, pin.app, ports);
   try {
     await target.create(
       {
@@ -137,6 +140,7 @@ async function moveMachine(ctx: ApiContext, operator: Principal, from: HostRow, 
   } catch (err) {
     ctx.store.unpin(id);
     ctx.store.pin(pin);
+    ctx.store.ports.restore(pin.machine_id, pin.app, ports);
     void target.release(reservationId).catch(() => undefined);
     throw err;
   }
