@@ -78,6 +78,11 @@ export class RouteTable {
   readonly #appOf = new Map<string, string>();
   readonly #listeners = new Set<(row: MachineRoute | undefined, id: string) => void>();
   readonly #changeWaiters = new Set<() => void>();
+  /**
+   * targets() and routable() per app, protocol and port, made once per change of the table
+   * rather than per request: every request asks, machines change rarely. Cleared by every change.
+   */
+  readonly #lists = new Map<string, { all: Target[]; routable: Target[] }>();
   readonly #now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
@@ -97,6 +102,7 @@ export class RouteTable {
     const loads = row.services.map((_, i) => existing?.loads[i] ?? { inFlight: 0, lastActiveMs: this.#now() });
     machines.set(row.id, { row, loads, health: servicesHealth(row) });
     this.#appOf.set(row.id, row.app);
+    this.#lists.clear();
     for (const l of this.#listeners) l(row, row.id);
     this.#changed();
   }
@@ -108,6 +114,7 @@ export class RouteTable {
     const machines = this.#byApp.get(app);
     machines?.delete(machineId);
     if (machines?.size === 0) this.#byApp.delete(app);
+    this.#lists.clear();
     for (const l of this.#listeners) l(undefined, machineId);
     this.#changed();
   }
@@ -158,19 +165,30 @@ export class RouteTable {
   }
 
   /** The app's services on `publicPort` of every machine in any state (what the port means for the app). */
-  targets(app: string, publicPort: number, protocol: Protocol = 'tcp'): Target[] {
-    const out: Target[] = [];
-    for (const entry of this.#byApp.get(app)?.values() ?? []) {
-      const t = targetOf(entry, publicPort, protocol);
-      if (t !== undefined) out.push(t);
-    }
-    return out;
+  targets(app: string, publicPort: number, protocol: Protocol = 'tcp'): readonly Target[] {
+    return this.#listsOf(app, publicPort, protocol).all;
   }
 
   /** Machines that may take new work now: started, with their service's checks passing. */
-  routable(app: string, publicPort: number, protocol: Protocol = 'tcp'): Target[] {
-    return this.targets(app, publicPort, protocol).filter((t) => this.takesWork(t));
+  routable(app: string, publicPort: number, protocol: Protocol = 'tcp'): readonly Target[] {
+    return this.#listsOf(app, publicPort, protocol).routable;
   }
+
+  #listsOf(app: string, publicPort: number, protocol: Protocol): { all: Target[]; routable: Target[] } {
+    const key = `${app} ${protocol} ${publicPort}`;
+    let lists = this.#lists.get(key);
+    if (lists === undefined) {
+      const all: Target[] = [];
+      for (const entry of this.#byApp.get(app)?.values() ?? []) {
+        const t = targetOf(entry, publicPort, protocol);
+        if (t !== undefined) all.push(t);
+      }
+      lists = { all, routable: all.filter((t) => this.takesWork(t)) };
+      this.#lists.set(key, lists);
+    }
+    return lists;
+  }
+
 
   /** Whether the target may take new work now: its machine is started and its service's checks pass. */
   takesWork(t: Target): boolean {

@@ -284,6 +284,11 @@ class Exchange {
       res.destroy();
       return;
     }
+    // The usual small answer is all here already: one end() writes head and body together.
+    if (this.#ended && pending.length === 1) {
+      (res as NodeJS.WritableStream).end(pending[0]);
+      return;
+    }
     for (const chunk of pending) (res as NodeJS.WritableStream).write(chunk);
     if (this.#ended) res.end();
   }
