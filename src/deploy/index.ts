@@ -5,4 +5,5 @@ export { defaultProcessGroup, machineConfigFor, processGroups, type ReleaseRef }
 export { DeployError, type DeployFailureCause, type RollbackReport } from './rollout/errors.ts';
 export { rollout, type GroupOutcome, type RolloutOptions } from './rollout/rollout.ts';
 export { batchSize } from './rollout/strategies.ts';
+export { silentHostsRefusal, type SilentHostsRefusal } from './rollout/silent-hosts.ts';
 export type { CreateMachineRequest, DeployProgress, DeployTarget } from './rollout/target.ts';

@@ -115,4 +115,11 @@ describe('listing machines while a host does not answer', () => {
     assert.match(deployedB.stderr, new RegExp(`the agent of host ${machineB.host_id} did not answer, so ${appB}'s machine ${machineB.id} cannot be updated; no machine was changed`));
     assert.doesNotMatch(deployedB.stderr, new RegExp(`host ${machineA.host_id}`));
   });
+
+  it('with the host dead: scale vm refuses before resizing anything, naming the host, not the config', async () => {
+    const resized = await cli(['scale', 'vm', 'shared-cpu-2x', '-a', appB]);
+    assert.equal(resized.code, 1, resized.stderr);
+    assert.match(resized.stderr, new RegExp(`the agent of host ${machineB.host_id} did not answer, so ${appB}'s machine ${machineB.id} cannot be resized; no machine was changed`));
+    assert.doesNotMatch(resized.stderr, /image is required/);
+  });
 });

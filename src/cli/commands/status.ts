@@ -4,7 +4,7 @@
  * `aloft scale vm SIZE` resizes them one at a time, each running again before the next.
  */
 import type { Command } from 'commander';
-import { vmSizes } from '../../deploy/index.ts';
+import { silentHostsRefusal, vmSizes } from '../../deploy/index.ts';
 import { PlatformError, ValidationError, type Machine } from '../../lib/index.ts';
 import type { ApiClient } from '../api-client.ts';
 import { CliContext } from '../context.ts';
@@ -85,6 +85,8 @@ export function statusCommands(program: Command): void {
       const guest = { ...preset, ...(memory === undefined ? {} : { memory_mb: memory }) };
       const client = ctx.client();
       const { group, machines } = await groupMachines(client, app, opts.processGroup);
+      const silent = silentHostsRefusal(app, machines, 'resized', 'resize again');
+      if (silent !== undefined) throw new PlatformError('host_unreachable', silent.message, { hint: silent.hint, details: silent.details });
       for (const machine of machines) {
         const updated = await client.call<Machine>('POST', `/v1/apps/${app}/machines/${machine.id}`, { config: { ...machine.config, guest }, skip_launch: machine.state === 'stopped' });
         if (machine.state !== 'stopped') await waitUntilRunning(client, app, machine);

@@ -12,6 +12,7 @@ import type { AppConfig, DeployStrategy } from '../config/schema.ts';
 import { DeployError, deployErrorFrom } from './errors.ts';
 import { waitExited } from './health.ts';
 import { DeployJournal } from './journal.ts';
+import { silentHostsRefusal } from './silent-hosts.ts';
 import { createAndWait, strategies, type RolloutContext } from './strategies.ts';
 import type { DeployProgress, DeployTarget } from './target.ts';
 
@@ -98,13 +99,8 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
  * leaving it on the old one would split the app: the deploy stops before it changes anything.
  */
 function refuseSilentHosts(app: string, machines: Machine[]): void {
-  const cutOff = machines.filter((m) => m.host_status !== 'ok');
-  if (cutOff.length === 0) return;
-  const hosts = [...new Set(cutOff.map((m) => m.host_id))];
-  throw new DeployError('platform', `${hosts.map((h) => `the agent of host ${h}`).join(' and ')} did not answer, so ${app}'s machine${cutOff.length === 1 ? '' : 's'} ${cutOff.map((m) => m.id).join(', ')} cannot be updated; no machine was changed`, {
-    hint: `a fault of the platform on host ${hosts.join(', ')}, not your app: deploy again once it answers (see \`aloft hosts list\`)`,
-    details: { hosts, machines: cutOff.map((m) => m.id) },
-  });
+  const refusal = silentHostsRefusal(app, machines, 'updated', 'deploy again');
+  if (refusal !== undefined) throw new DeployError('platform', refusal.message, { hint: refusal.hint, details: refusal.details });
 }
 
 function isLive(machine: Machine): boolean {
