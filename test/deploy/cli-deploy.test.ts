@@ -169,6 +169,12 @@ describe('aloft deploy', () => {
     machines = (await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app])).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
     assert.equal(machines.length, 1);
     assert.deepEqual(machines[0]!.config.guest, { cpu_kind: 'shared', cpus: 2, memory_mb: 512 });
+    // A deploy of a config without [[vm]] keeps the size scale vm set, as fly deploy does.
+    await writeConfig("[env]\n  GREETING = 'resized'\n\n[http_service]\n  internal_port = 8080\n");
+    const again = await cli(['deploy', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    const kept = (await cliJson<Machine[]>(['--data-dir', p.dataDir, 'machine', 'list', '-a', app])).filter((m) => m.state === 'started');
+    assert.deepEqual(kept.map((m) => m.config.guest), [{ cpu_kind: 'shared', cpus: 2, memory_mb: 512 }]);
 
     const none = await cli(['scale', 'count', '2', '-a', app, '--process-group', 'worker']);
     assert.equal(none.code, 2);
@@ -181,7 +187,7 @@ describe('aloft deploy', () => {
     assert.equal(deployed.code, 2, deployed.stderr);
     assert.match(deployed.stderr, /fly\.toml:10: http_service\.internal_port: expected number/);
     const releases = await cliJson<Release[]>(['--data-dir', p.dataDir, 'releases', '-a', app]);
-    assert.equal(releases.length, 6, 'no release was started');
+    assert.equal(releases.length, 7, 'no release was started');
   });
 
   it('a directory without a config says how to make one', async () => {

@@ -21,8 +21,12 @@ export function processGroups(app: AppConfig): string[] {
   return groups.length === 0 ? [defaultProcessGroup] : groups;
 }
 
-/** The machine config for one process group of `app`, running `image`. */
-export function machineConfigFor(app: AppConfig, group: string, image: string, release?: ReleaseRef): MachineConfigInput {
+/**
+ * The machine config for one process group of `app`, running `image`. Without a `[[vm]]` entry
+ * for the group, its machines keep `currentGuest` (what `aloft scale vm` set), as fly deploy
+ * does, rather than going back to the default size at every deploy.
+ */
+export function machineConfigFor(app: AppConfig, group: string, image: string, release?: ReleaseRef, currentGuest?: MachineConfigInput['guest']): MachineConfigInput {
   const appliesHere = (processes: string[] | undefined): boolean => processes === undefined || processes.length === 0 || processes.includes(group);
   const services = [
     ...(app.http_service !== undefined && appliesHere(app.http_service.processes) ? [httpServiceToMachine(app.http_service)] : []),
@@ -35,6 +39,7 @@ export function machineConfigFor(app: AppConfig, group: string, image: string, r
     checks[name] = { ...rest, ...(headers === undefined ? {} : { headers: headerList(headers) }) };
   }
   const restart = app.restart.find((r) => appliesHere(r.processes));
+  const vms = app.vm.filter((v) => appliesHere(v.processes));
   const command = app.processes[group];
   const metadata: Record<string, string> = { fly_process_group: group, fly_platform_version: 'v2' };
   if (release !== undefined) {
@@ -44,7 +49,7 @@ export function machineConfigFor(app: AppConfig, group: string, image: string, r
   return {
     image,
     env: { ...app.env, ...(app.primary_region === undefined ? {} : { PRIMARY_REGION: app.primary_region }) },
-    guest: guestFor(app.vm.filter((v) => appliesHere(v.processes))),
+    guest: vms.length === 0 && currentGuest !== undefined ? currentGuest : guestFor(vms),
     metadata,
     services,
     checks,

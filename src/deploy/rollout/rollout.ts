@@ -54,7 +54,10 @@ export async function rollout(options: RolloutOptions): Promise<GroupOutcome[]> 
   refuseSilentHosts(app, listed.filter(isLive));
   const byGroup = Map.groupBy(listed.filter(isLive), groupOf);
   const groups = processGroups(config);
-  const plans = groups.map((group) => ({ group, config: machineConfigFor(config, group, options.image, options.release), current: byGroup.get(group) ?? [] }));
+  const plans = groups.map((group) => {
+    const current = byGroup.get(group) ?? [];
+    return { group, config: machineConfigFor(config, group, options.image, options.release, current[0]?.config.guest), current };
+  });
 
   if (config.deploy.release_command !== undefined) await runReleaseCommand(ctx, options, plans[0]!.config);
 
