@@ -500,7 +500,16 @@ export class EdgeProxy {
         continue;
       }
       res.off('close', abort);
-      writeHead(res, response.statusCode, responseHeaders(response.rawHeaders, servedBy(route)));
+      try {
+        writeHead(res, response.statusCode, responseHeaders(response.rawHeaders, servedBy(route)));
+      } catch (err) {
+        // A head node will not write (a header name that is no token, a control character, a single-value
+        // header repeated towards an HTTP/2 client) is the machine's fault: a 502, not a crash of every app's proxy.
+        response.discard();
+        this.#forget(route);
+        this.#unrelayable(res, q.app, route, err as Error);
+        return;
+      }
       response.pipeTo(res, () => this.#forget(route));
       return;
     }
@@ -509,6 +518,17 @@ export class EdgeProxy {
   #failUpstream(res: ClientResponse, app: string, f: UpstreamFailure, attempts: number): void {
     const reason = f.error.code ?? f.error.message;
     fail(res, 502, f.connected ? 'PU' : 'PC', `${f.who} of app '${app}' failed: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, f.connected ? `the machine broke the connection; check the app: aloft logs -a ${app}` : `check the app listens on its internal_port: aloft logs -a ${app}`);
+  }
+
+  #unrelayable(res: ClientResponse, app: string, route: Exclude<Route, { kind: 'refused' }>, err: Error): void {
+    const who = route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`;
+    this.#opts.logger.warn({ app, to: who, err: err.message }, 'upstream answer head cannot be relayed');
+    try {
+      fail(res, 502, 'PU', `${who} of app '${app}' sent an answer head this proxy cannot relay: ${err.message}`, `fix the headers the app sends: aloft logs -a ${app}`);
+    } catch {
+      // HTTP/2's compatibility response keeps the refused headers: nothing more can be written.
+      res.destroy();
+    }
   }
 
   /** Headers a peer proxy needs to deliver a forwarded request exactly as routed here. */

@@ -116,6 +116,16 @@ describe('upstream HTTP/1.1', () => {
     assert.equal((await get(proxy.port, host, '/good')).body, 'ok');
   });
 
+  test('an answer head node cannot write to the client is a 502 naming it, and the proxy carries on', async () => {
+    // http-parser-js takes any header name without ':' or white space; node refuses to write one that is not a token.
+    const m = await rawMachine((req, _n, socket) => socket.write(req.head.includes(' /bad ') ? 'HTTP/1.1 200 OK\r\nx(y): 1\r\ncontent-length: 2\r\n\r\nno' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+    const host = route('untokened', m.port);
+    const bad = await get(proxy.port, host, '/bad');
+    assert.equal(bad.status, 502);
+    assert.match(bad.body, /cannot relay/);
+    assert.equal((await get(proxy.port, host, '/good')).body, 'ok');
+  });
+
   test('header bytes beyond ASCII pass through unchanged', async () => {
     const value = Buffer.from('attachment; filename="café.txt"', 'utf8');
     const m = await rawMachine((_req, _n, socket) => socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncontent-disposition: '), value, Buffer.from('\r\n\r\n')])));
