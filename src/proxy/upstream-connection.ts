@@ -44,6 +44,26 @@ function bodiless(status: number): boolean {
   return status === 204 || status === 304 || (status >= 100 && status < 200);
 }
 
+/**
+ * Why the answer's framing cannot be relayed, or undefined. The content-length goes on to the
+ * client (or peer proxy) as it came, so it must be the one the body was read by: not beside a
+ * transfer-encoding (http-parser-js reads such a body chunked; the client would take the length,
+ * and the rest of the body as a next answer: RFC 9112 §6.1 forbids sending both), and not a
+ * form this parser reads (`+'0x10'` is 16) that another would not.
+ */
+function framingFault(headers: readonly string[]): string | undefined {
+  let length = false;
+  let encoded = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (!/^\d+$/.test(headers[i + 1]!)) return `the answer's content-length '${headers[i + 1]!.slice(0, 40)}' is not a number of bytes`;
+      length = true;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') encoded = true;
+  }
+  return length && encoded ? 'the answer has both a content-length and a transfer-encoding' : undefined;
+}
+
 export class UpstreamConnection {
   readonly socket: Socket;
   /** It has carried an exchange before: a failure before any answer may mean the target closed it meanwhile. */
@@ -118,6 +138,11 @@ export class UpstreamConnection {
     }
     if (info.statusCode < 200) {
       this.#interim = true;
+      return true;
+    }
+    const fault = framingFault(info.headers);
+    if (fault !== undefined) {
+      this.#fail(new ProxyUpstreamError('EBADRESPONSE', fault));
       return true;
     }
     this.#keepAlive = info.shouldKeepAlive;

@@ -5,10 +5,11 @@
  * are raw TCP servers writing exact bytes, so each framing case is what the wire carries.
  */
 import assert from 'node:assert/strict';
-import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { requestHead } from '../../src/proxy/request-head.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { Backends, get, http80, machine, startProxy } from './helpers.ts';
 
 interface RawRequest {
@@ -123,6 +124,32 @@ describe('upstream HTTP/1.1', () => {
     const bad = await get(proxy.port, host, '/bad');
     assert.equal(bad.status, 502);
     assert.match(bad.body, /cannot relay/);
+    assert.equal((await get(proxy.port, host, '/good')).body, 'ok');
+  });
+
+  test('an answer framed two ways, or with a length that is not a number, is a 502: its length relayed would let the body smuggle an answer to the client', async () => {
+    const smuggled = 'HTTP/1.1 200 OK\r\nx-smuggled: 1\r\ncontent-length: 0\r\n\r\n';
+    const m = await rawMachine((req, _n, socket) => {
+      if (req.head.includes(' /both ')) socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n${(3 + smuggled.length).toString(16)}\r\nabc${smuggled}\r\n0\r\n\r\n`);
+      else if (req.head.includes(' /hex ')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0x2\r\n\r\nok');
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+    const host = route('framed-twice', m.port);
+    // One client connection, as a CDN's pooled connection in front of the proxy would be.
+    const client = connect(proxy.port, '127.0.0.1');
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    try {
+      client.write(`GET /both HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+      await eventually('the answer to /both', () => /EBADRESPONSE|x-smuggled/.test(text), 5_000);
+      assert.doesNotMatch(text, /x-smuggled/);
+      assert.match(text, /^HTTP\/1\.1 502 /);
+    } finally {
+      client.destroy();
+    }
+    const hex = await get(proxy.port, host, '/hex');
+    assert.equal(hex.status, 502);
+    assert.match(hex.body, /EBADRESPONSE/);
     assert.equal((await get(proxy.port, host, '/good')).body, 'ok');
   });
 
