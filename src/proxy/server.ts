@@ -603,7 +603,7 @@ function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: stri
   return route.kind === 'machine' ? { machineId: route.target.machineId, region: route.target.region } : undefined;
 }
 
-/** A refused client gets a 503 where it speaks plain HTTP (its input drained, so the answer is not lost to a reset), a close elsewhere. */
+/** A refused client gets a 503 where it speaks plain HTTP (its input drained for `lingerMs` at most, so the answer is not lost to a reset), a close elsewhere. */
 function refuseConnection(socket: Socket, kind: ListenerKind, refusal: Refusal, lingerMs: number): void {
   socket.on('error', () => socket.destroy());
   if (kind !== 'http') {
@@ -613,7 +613,9 @@ function refuseConnection(socket: Socket, kind: ListenerKind, refusal: Refusal, 
   const message = refusal === 'listener full' ? 'this proxy holds as many connections as it accepts on this port' : 'too many connections from your address are open at once';
   socket.resume();
   socket.end(rawFailure(503, 'Service Unavailable', 'PL', message));
-  socket.setTimeout(lingerMs, () => socket.destroy());
+  // A deadline, not an idle timeout: a client that keeps sending must not keep an uncounted socket.
+  const linger = setTimeout(() => socket.destroy(), lingerMs);
+  socket.once('close', () => clearTimeout(linger));
 }
 
 function isWildcard(host: string): boolean {

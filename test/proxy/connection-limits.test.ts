@@ -71,3 +71,35 @@ describe('connection limits', () => {
     assert.match(refused, /as many connections as it accepts/);
   });
 });
+
+describe('a refused connection', () => {
+  it('is closed once its linger is over, even while the client keeps sending', async () => {
+    // Refused connections are not counted, so one that stayed open would hold a socket past every cap.
+    const own = await startProxy({ limits: { clientConnectionsPerIpMax: 1, firstByteTimeoutMs: 300 } });
+    const opened: Socket[] = [];
+    const open = async (allowHalfOpen: boolean): Promise<Socket> => {
+      const socket = connect({ host: '127.0.0.1', port: own.port, localAddress: '127.0.0.8', allowHalfOpen });
+      opened.push(socket);
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return socket;
+    };
+    let sending: NodeJS.Timeout | undefined;
+    try {
+      // A head still arriving keeps the first connection counted (its first byte came in time).
+      (await open(false)).write('GET / HTTP/1.1\r\n');
+      const refused = await open(true);
+      let text = '';
+      let closed = false;
+      refused.on('data', (c: Buffer) => (text += c.toString()));
+      refused.once('close', () => (closed = true));
+      sending = setInterval(() => refused.write('x'.repeat(64)), 50);
+      await eventually('the refused connection to be closed', () => closed, 5_000);
+      assert.match(text, /^HTTP\/1\.1 503 /);
+    } finally {
+      clearInterval(sending);
+      for (const s of opened) s.destroy();
+      await own.proxy.close();
+    }
+  });
+});
