@@ -40,13 +40,13 @@ export function activityPublishIntervalMs(idleStopMs: number): number {
   return Math.max(10, Math.min(10_000, Math.floor(idleStopMs / 10)));
 }
 
-/** The machine's services that have a public port, as targets (their load through this proxy). */
+/** The machine's services that have a public port, TCP and UDP, as targets (their load through this proxy: requests, connections, flows). */
 export function serviceTargets(routes: RouteTable, m: MachineRoute): Target[] {
   const out: Target[] = [];
   for (const s of m.services) {
     const port = s.ports[0]?.port ?? s.ports[0]?.start_port;
     if (port === undefined) continue;
-    const t = routes.targets(m.app, port).find((x) => x.machineId === m.id);
+    const t = routes.targets(m.app, port, s.protocol).find((x) => x.machineId === m.id);
     if (t !== undefined) out.push(t);
   }
   return out;

@@ -117,7 +117,8 @@ const stopSettleMs = 60_000;
  * below the minimum while a stop travels through the state layer. A proxy that becomes the
  * decider acts from its second pass on, so one that just started or came back has heard of the
  * others first. A machine none of whose services has a public port is never stopped: no proxy
- * sees its traffic. `autostop = "suspend"` stops too: the platform has no suspend yet, so such
+ * sees its traffic; nor is one whose only public services are UDP (its flows count as traffic
+ * where it has TCP ones too), since no datagram wakes a machine. `autostop = "suspend"` stops too: the platform has no suspend yet, so such
  * machines cold-start when woken.
  */
 export class Autostopper {
@@ -214,7 +215,8 @@ export class Autostopper {
     for (const m of started) {
       if (!m.services.some((s) => autostopMode(s.autostop) !== 'off')) continue;
       const targets = serviceTargets(this.#routes, m);
-      if (targets.length === 0) continue;
+      // Nothing wakes a machine for a datagram: one serving only UDP is left running.
+      if (!targets.some((t) => t.service.protocol === 'tcp')) continue;
       const idleMs = Math.min(now - lastTrafficMs(targets, now), wallNow - (shared.get(m.id) ?? -Infinity), now - (this.#startedAt.get(m.id) ?? -Infinity));
       if (idleMs < this.#opts.idleStopMs) continue;
       if (best === undefined || idleMs > best.idleMs) best = { machine: m, idleMs };

@@ -114,6 +114,19 @@ describe('autostop decisions', () => {
     assert.deepEqual(stopper.tick(), ['m-1']);
   });
 
+  it('does not stop a machine with a UDP flow through this proxy', () => {
+    const { clock, routes, stopper } = setup();
+    routes.upsert(onHost('m-1', 'ams-1', [...web(), { protocol: 'udp', internal_port: 5353, ports: [{ port: 53, handlers: [] }] }]));
+    // A flow holds its machine's UDP service as the UDP listener does, for as long as it lasts.
+    const flow = routes.routable('app', 53, 'udp')[0]!;
+    routes.acquire(flow);
+    clock.advance(idleStopMs * 2);
+    assert.deepEqual(stopper.tick(), [], 'a UDP flow in flight, though no HTTP request');
+    routes.release(flow);
+    clock.advance(idleStopMs + 1);
+    assert.deepEqual(stopper.tick(), ['m-1']);
+  });
+
   it('keeps min_machines_running in the region while stops travel, one machine per app per pass, whatever the hosts', async () => {
     const { clock, routes, control, stopper } = setup();
     for (const [id, host] of [['m-1', 'ams-1'], ['m-2', 'ams-2'], ['m-3', 'ams-3']] as const) routes.upsert(onHost(id, host, web({ min_machines_running: 1 })));
