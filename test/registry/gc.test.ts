@@ -1,7 +1,7 @@
 /** Garbage collection keeps what manifests reference, removes the rest, and never breaks a push in flight. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { buildExampleImage } from '../../src/build/index.ts';
@@ -87,4 +87,21 @@ test('a push that relies on an old unreferenced blob during gc either keeps it o
     assert.equal(pushed.code, 'MANIFEST_BLOB_UNKNOWN');
     await assert.rejects(h.client.getManifest('acme/race', 'v1'));
   }
+});
+
+test('a blob completed long after its last chunk is as fresh as its completion, so gc spares it until a manifest can name it', async () => {
+  h = await startRegistry({ gcGraceMs: 60_000 });
+  const data = randomBytes(2048);
+  let r = await h.call('/v2/acme/slow/blobs/uploads/', { method: 'POST' });
+  const location = r.headers.get('location')!;
+  r = await h.call(location, { method: 'PATCH', body: data, headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${data.length - 1}` } });
+  assert.equal(r.status, 202);
+  // The client waited an hour between its last chunk and completing the upload.
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  for (const name of await readdir(join(h.dataDir, 'tmp'))) await utimes(join(h.dataDir, 'tmp', name), hourAgo, hourAgo);
+  const digest = digestOf(data);
+  r = await h.call(`${location}?digest=${digest}`, { method: 'PUT' });
+  assert.equal(r.status, 201);
+  assert.equal((await h.server.gc()).blobsDeleted, 0);
+  assert.ok(await exists(blobFile(h.dataDir, digest)));
 });

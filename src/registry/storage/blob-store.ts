@@ -55,6 +55,9 @@ export class BlobStore {
    * mtime tells the collector the blob is wanted.
    */
   async commit(tempPath: string, digest: string): Promise<void> {
+    // The temp file's time is its last PATCH's, which may be older than the collector's grace period.
+    const now = new Date();
+    await utimes(tempPath, now, now);
     await renameDurable(tempPath, this.pathOf(digest));
   }
 
