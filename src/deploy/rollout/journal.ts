@@ -94,10 +94,13 @@ export function isAsleep(machine: Machine): boolean {
   return machine.state === 'stopped';
 }
 
-export async function destroyQuietly(ctx: JournalContext, id: string): Promise<void> {
+/** Destroys a machine the deploy no longer needs; a failure is reported, not thrown. True when it is gone. */
+export async function destroyQuietly(ctx: JournalContext, id: string): Promise<boolean> {
   try {
     await ctx.target.destroyMachine(ctx.app, id);
+    return true;
   } catch (err) {
     ctx.progress({ step: 'cleanup', machine: id, message: `could not destroy ${id}: ${err instanceof Error ? err.message : String(err)}; destroy it with: aloft machine destroy ${id} -a ${ctx.app} --force` });
+    return false;
   }
 }

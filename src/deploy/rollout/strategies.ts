@@ -73,8 +73,8 @@ async function canary(ctx: RolloutContext, plan: GroupPlan): Promise<void> {
   } catch (err) {
     throw deployErrorFrom(err, `the canary ${plan.group} machine`);
   }
-  ctx.journal.forget(canaryMachine.id);
-  await destroyQuietly(ctx, canaryMachine.id);
+  // Kept in the journal until it is gone: a canary that outlives a later failure is rolled back with the rest.
+  if (await destroyQuietly(ctx, canaryMachine.id)) ctx.journal.forget(canaryMachine.id);
   ctx.progress({ step: 'canary', group: plan.group, machine: canaryMachine.id, message: 'canary healthy; updating the rest' });
   await rolling(ctx, plan);
 }
