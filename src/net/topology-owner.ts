@@ -8,7 +8,7 @@
  * A process is recognised by its pid and start time, so a reused pid does not count as alive.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AloftError } from '../lib/errors.ts';
 
@@ -46,7 +46,7 @@ export async function claimTopology(prefix: string, owner: string): Promise<void
   const marker: TopologyOwner = { owner, builder: self };
   for (;;) {
     try {
-      await writeFile(markerPath(prefix), `${JSON.stringify(marker)}\n`, { flag: 'wx' });
+      await writeMarker(prefix, marker, 'create');
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -69,7 +69,26 @@ export async function recordRelay(prefix: string, pid: number): Promise<void> {
   const current = await readTopologyOwner(prefix);
   const relay = processIdentity(pid);
   if (current === undefined || relay === undefined) return;
-  await writeFile(markerPath(prefix), `${JSON.stringify({ ...current, relay })}\n`);
+  await writeMarker(prefix, { ...current, relay }, 'replace');
+}
+
+/**
+ * Writes a marker whole, through a temp file: a reader never sees a half-written one, which it
+ * would take for a stale marker and tear down a running network. 'create' fails with EEXIST when
+ * the marker exists (link() does not replace), as the exclusive create it stands for.
+ */
+async function writeMarker(prefix: string, marker: TopologyOwner, mode: 'create' | 'replace'): Promise<void> {
+  const temp = `${markerPath(prefix)}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(marker)}\n`);
+  if (mode === 'replace') {
+    await rename(temp, markerPath(prefix));
+    return;
+  }
+  try {
+    await link(temp, markerPath(prefix));
+  } finally {
+    await unlink(temp).catch(ignoreMissing);
+  }
 }
 
 export async function readTopologyOwner(prefix: string): Promise<TopologyOwner | undefined> {
