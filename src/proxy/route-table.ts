@@ -61,6 +61,9 @@ export interface Target {
  */
 export type ServiceHealth = 'passing' | 'pending' | 'failing';
 
+/** The lists of an app without machines (callers get them read-only). */
+const noLists: { all: Target[]; routable: Target[] } = { all: [], routable: [] };
+
 /** Fly's defaults when a service declares no concurrency. */
 export const defaultSoftLimit = 20;
 export const defaultHardLimit = 25;
@@ -175,11 +178,14 @@ export class RouteTable {
   }
 
   #listsOf(app: string, publicPort: number, protocol: Protocol): { all: Target[]; routable: Target[] } {
+    const machines = this.#byApp.get(app);
+    // Not kept for a name without machines: every Host a client makes up would add one.
+    if (machines === undefined) return noLists;
     const key = `${app} ${protocol} ${publicPort}`;
     let lists = this.#lists.get(key);
     if (lists === undefined) {
       const all: Target[] = [];
-      for (const entry of this.#byApp.get(app)?.values() ?? []) {
+      for (const entry of machines.values()) {
         const t = targetOf(entry, publicPort, protocol);
         if (t !== undefined) all.push(t);
       }
