@@ -18,8 +18,9 @@ declare module 'http-parser-js' {
     static readonly kOnMessageComplete: 4;
     /** How header bytes become strings (a static setting of the module). */
     static encoding: BufferEncoding;
+    /** Bytes a message's head may have (a static setting each instance takes at every message). */
+    static maxHeaderSize: number;
     constructor(type: 'RESPONSE');
-    maxHeaderSize: number;
     /** The number of bytes consumed, or the parse error. */
     execute(chunk: Buffer): number | Error;
     /** End of input: completes a body delimited by the connection's close, or says the message was cut short. */

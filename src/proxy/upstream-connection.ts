@@ -10,6 +10,9 @@ import { ProxyUpstreamError } from './upstream-errors.ts';
 // Header bytes as latin1, like node's own parser: UTF-8 in a value then passes through byte for
 // byte when written again ('ascii', the module's default, would clear every high bit).
 HTTPParser.encoding = 'latin1';
+// Bytes of status line and headers an answer may have. A module setting too: the parser puts it
+// back on every instance after each message.
+HTTPParser.maxHeaderSize = 64 * 1024;
 
 /** What a connection reports to the exchange it carries. */
 export interface ExchangeEvents {
@@ -31,8 +34,6 @@ export interface ConnectionOptions {
   port: number;
   localAddress?: string | undefined;
   connectTimeoutMs: number;
-  /** Bytes of status line and headers an answer may have. */
-  headBytesMax: number;
   /** Called when the connection can take another exchange. */
   onIdle(connection: UpstreamConnection): void;
   /** Called once when it is closed and must be forgotten. */
@@ -81,7 +82,6 @@ export class UpstreamConnection {
 
   constructor(opts: ConnectionOptions) {
     this.#opts = opts;
-    this.#parser.maxHeaderSize = opts.headBytesMax;
     this.#parser[HTTPParser.kOnHeadersComplete] = (info) => this.#head(info);
     this.#parser[HTTPParser.kOnBody] = (chunk) => this.#events?.body(chunk);
     this.#parser[HTTPParser.kOnMessageComplete] = () => this.#complete();

@@ -49,8 +49,6 @@ const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DE
 const connectionIdleMs = 4_000;
 /** A pool unused this long is dropped (machines come and go; their pools must not pile up). */
 const poolIdleMs = 60_000;
-/** Bytes of status line and headers an answer may have. */
-const answerHeadBytesMax = 64 * 1024;
 
 interface Pool {
   idle: UpstreamConnection[];
@@ -100,7 +98,6 @@ export class UpstreamPools {
       port: call.port,
       localAddress: call.localAddress,
       connectTimeoutMs: this.#connectTimeoutMs,
-      headBytesMax: answerHeadBytesMax,
       onIdle: (c) => {
         c.idleFor(connectionIdleMs);
         owner.idle.push(c);

@@ -153,6 +153,22 @@ describe('upstream HTTP/1.1', () => {
     assert.equal((await get(proxy.port, host, '/good')).body, 'ok');
   });
 
+  test('an answer whose head never ends is cut off at the limit, on a reused connection too', async () => {
+    const m = await rawMachine((_req, n, socket) => {
+      if (n === 1) return void socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      socket.write('HTTP/1.1 200 OK\r\n');
+      // Header lines for as long as the proxy reads them: 40 × 8 KiB, past every limit.
+      for (let i = 0; i < 40 && !socket.destroyed; i++) socket.write(`x-${i}: ${'y'.repeat(8 * 1024)}\r\n`);
+    });
+    const host = route('endless', m.port);
+    assert.equal((await get(proxy.port, host)).status, 200);
+    // A POST, so the failure is not sent again on a fresh connection.
+    const second = await get(proxy.port, host, '/', { method: 'POST', body: 'x' });
+    assert.equal(second.status, 502);
+    assert.match(second.body, /EBADRESPONSE/);
+    assert.equal(m.connections(), 1, 'the second answer came on the reused connection');
+  });
+
   test('header bytes beyond ASCII pass through unchanged', async () => {
     const value = Buffer.from('attachment; filename="café.txt"', 'utf8');
     const m = await rawMachine((_req, _n, socket) => socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncontent-disposition: '), value, Buffer.from('\r\n\r\n')])));
