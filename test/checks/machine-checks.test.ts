@@ -14,20 +14,15 @@ import { writeExampleRootfs } from '../../src/build/index.ts';
 import type { CheckStatus, Machine } from '../../src/lib/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { callApi, startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 
 const app = 'chk-web';
 let p: TestPlatform;
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await request(`${p.endpoints.api}${path}`, {
-    method: method as 'GET',
-    headers: { authorization: `Bearer ${p.endpoints.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  assert.ok(res.statusCode < 300, `${method} ${path}: ${res.statusCode} ${text}`);
-  return JSON.parse(text) as T;
+  const { status, json } = await callApi<T>(p.endpoints, method, path, body);
+  assert.ok(status < 300, `${method} ${path}: ${status} ${JSON.stringify(json)}`);
+  return json;
 }
 
 const machine = (id: string): Promise<Machine> => api<Machine>('GET', `/v1/apps/${app}/machines/${id}`);

@@ -5,6 +5,7 @@ import type { Agent } from '../../src/agent/index.ts';
 import { LocalPlatform, type Endpoints, type LocalPlatformOptions } from '../../src/fleet/index.ts';
 import { createLogger, silentLogger, systemClock, type Logger } from '../../src/lib/index.ts';
 import { Keyring } from '../../src/tokens/index.ts';
+import { request } from 'undici';
 
 export interface TestPlatform {
   platform: LocalPlatform;
@@ -18,6 +19,16 @@ export interface TestPlatform {
    * same data directory and expect them back.
    */
   stop(options?: { keepMachines?: boolean }): Promise<void>;
+}
+
+/** One call to a platform's API with its admin token: the status and the answer's JSON. */
+export async function callApi<T>(endpoints: Endpoints, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const res = await request(`${endpoints.api}${path}`, {
+    method: method as 'GET',
+    headers: { authorization: `Bearer ${endpoints.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.statusCode, json: (await res.body.json()) as T };
 }
 
 /** Machines still being destroyed when a test ends are waited for, up to this long. */

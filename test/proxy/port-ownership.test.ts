@@ -6,24 +6,16 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
 import { buildExampleImage, examplePort } from '../../src/build/index.ts';
 import type { ErrorBody, Machine } from '../../src/lib/index.ts';
 import { RegistryClient } from '../../src/registry/index.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { callApi, startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 
 let p: TestPlatform;
 const apps = ['pgowner', 'pgsquat'];
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await request(`${p.endpoints.api}${path}`, {
-    method: method as 'GET',
-    headers: { authorization: `Bearer ${p.endpoints.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, json: (await res.body.json()) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> => callApi<T>(p.endpoints, method, path, body);
 
 /** A machine config (never launched) of `app` declaring these public ports on one TCP service. */
 function config(app: string, ports: { port: number; handlers?: string[] }[], protocol: 'tcp' | 'udp' = 'tcp'): unknown {
