@@ -245,7 +245,8 @@ class Exchange {
       pipeTo: (res, done) => this.#attach(res, done),
       discard: () => {
         this.#aborted = true;
-        this.#connection?.destroy();
+        // An answer already whole left its connection to the pool, for other requests to use.
+        if (!this.#ended) this.#connection?.destroy();
       },
     };
   }

@@ -169,6 +169,16 @@ describe('upstream HTTP/1.1', () => {
     assert.equal(m.connections(), 1, 'the second answer came on the reused connection');
   });
 
+  test('a replay answer already whole leaves its connection to the pool', async () => {
+    const target = await rawMachine((_req, _n, socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nreplay'));
+    route('replayed', target.port);
+    const m = await rawMachine((_req, _n, socket) => socket.write('HTTP/1.1 409 Conflict\r\nfly-replay: app=replayed\r\ncontent-length: 4\r\n\r\nelse'));
+    const host = route('replayer', m.port);
+    assert.equal((await get(proxy.port, host)).body, 'replay');
+    assert.equal((await get(proxy.port, host)).body, 'replay');
+    assert.equal(m.connections(), 1);
+  });
+
   test('header bytes beyond ASCII pass through unchanged', async () => {
     const value = Buffer.from('attachment; filename="café.txt"', 'utf8');
     const m = await rawMachine((_req, _n, socket) => socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncontent-disposition: '), value, Buffer.from('\r\n\r\n')])));
