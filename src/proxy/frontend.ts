@@ -44,6 +44,8 @@ export class HttpFrontend {
       // The head timeout is only enforced when connections are checked; check often enough that it holds.
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, limits.headersTimeoutMs / 4)),
       keepAliveTimeout: 65_000,
+      // Most requests carry no body: theirs is ended from the start, with no stream events to run.
+      optimizeEmptyRequests: true,
     });
     // This server never listens itself (connections are handed to it), but node only tracks
     // connections, and so enforces headersTimeout, once a server has emitted 'listening'.
