@@ -1,4 +1,4 @@
-/** fly-replay: a machine sends the request (body included) to another machine, app or instance; loops are stopped. */
+/** fly-replay: a machine sends the request (body included) to another machine, app or instance of its organization; loops are stopped. */
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -80,5 +80,37 @@ describe('fly-replay', () => {
     const r = await get(port, 'big.aloft.localhost', '/', { method: 'POST', body: 'x'.repeat(5000) });
     assert.equal(r.status, 502);
     assert.match(r.body, /too large to replay/);
+  });
+});
+
+describe('fly-replay across organizations', () => {
+  it("refuses a replay to another organization's app with 502 PA, and the target never sees the request", async () => {
+    const target = await backends.start('bank');
+    routes.upsert(machine('m-bank', 'bank', http80(target.port), { org: 'org-b' }));
+    routes.upsert(machine('m-intruder', 'intruder', http80(await replayer('app=bank')), { org: 'org-a' }));
+    const r = await get(port, 'intruder.aloft.localhost', '/transfer', { method: 'POST', body: 'all of it' });
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['aloft-proxy-error'], 'PA');
+    assert.ok(r.headers['fly-replay-failed'] !== undefined, 'the origin is told the replay failed');
+    assert.match(r.body, /app 'bank', which is not in the same organization as its app 'intruder'/);
+    assert.equal(target.hits(), 0, "the other organization's machine got nothing");
+  });
+
+  it('refuses a replay to another app from a machine whose organization is unknown', async () => {
+    const target = await backends.start('known');
+    routes.upsert(machine('m-known', 'known', http80(target.port), { org: 'org-b' }));
+    routes.upsert(machine('m-orgless', 'orgless', http80(await replayer('app=known')), { org: '' }));
+    const r = await get(port, 'orgless.aloft.localhost');
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['aloft-proxy-error'], 'PA');
+    assert.equal(target.hits(), 0);
+  });
+
+  it("replays to an app of the machine's own organization", async () => {
+    routes.upsert(machine('m-api', 'api', http80((await backends.start('api')).port), { org: 'org-a' }));
+    routes.upsert(machine('m-front', 'front', http80(await replayer('app=api')), { org: 'org-a' }));
+    const r = await get(port, 'front.aloft.localhost');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.headers['aloft-machine'], 'm-api');
   });
 });
