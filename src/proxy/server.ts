@@ -466,7 +466,7 @@ export class EdgeProxy {
         // Safe to send again: the body is still in hand, and the target saw nothing (no connection)
         // or the method is idempotent. (A pooled connection the target had closed is retried by the pool.)
         const safe = body.kind !== 'streamed' && (!connected || idempotentMethods.has(method));
-        lastFailure = { who: route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`, error, connected };
+        lastFailure = { who: describeRoute(route), error, connected };
         this.#opts.logger.warn({ app: q.app, to: lastFailure.who, err: error.code ?? error.message }, 'upstream failed');
         if (safe && attempts < this.#limits.attemptsPerRequestMax) continue;
         this.#failUpstream(res, q.app, lastFailure, attempts);
@@ -521,7 +521,7 @@ export class EdgeProxy {
   }
 
   #unrelayable(res: ClientResponse, app: string, route: Exclude<Route, { kind: 'refused' }>, err: Error): void {
-    const who = route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`;
+    const who = describeRoute(route);
     this.#opts.logger.warn({ app, to: who, err: err.message }, 'upstream answer head cannot be relayed');
     try {
       fail(res, 502, 'PU', `${who} of app '${app}' sent an answer head this proxy cannot relay: ${err.message}`, `fix the headers the app sends: aloft logs -a ${app}`);
@@ -597,6 +597,11 @@ export class EdgeProxy {
     socket.end(rawFailure(502, 'Bad Gateway', 'PC', `no machine of app '${app}' accepted the connection`));
   }
 
+}
+
+/** Who a route sends to, as errors name it. */
+function describeRoute(route: Exclude<Route, { kind: 'refused' }>): string {
+  return route.kind === 'machine' ? `machine ${route.target.machineId}` : `the proxy of region ${route.region}`;
 }
 
 function servedBy(route: Exclude<Route, { kind: 'refused' }>): { machineId: string; region: string } | undefined {
