@@ -5,6 +5,7 @@
  * from one address, are not bounded per address.
  */
 import type { Socket } from 'node:net';
+import { decrementCount } from './counts.ts';
 import { clientIpOf } from './headers.ts';
 import type { ProxyLimits } from './limits.ts';
 
@@ -31,15 +32,9 @@ export class ConnectionCaps {
     this.#perListener.set(publicPort, onListener + 1);
     if (client !== undefined) this.#perClient.set(client, fromClient + 1);
     socket.once('close', () => {
-      decrement(this.#perListener, publicPort);
-      if (client !== undefined) decrement(this.#perClient, client);
+      decrementCount(this.#perListener, publicPort);
+      if (client !== undefined) decrementCount(this.#perClient, client);
     });
     return undefined;
   }
-}
-
-function decrement<K>(counts: Map<K, number>, key: K): void {
-  const n = (counts.get(key) ?? 1) - 1;
-  if (n === 0) counts.delete(key);
-  else counts.set(key, n);
 }

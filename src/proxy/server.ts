@@ -12,6 +12,7 @@ import type { Logger } from '../lib/index.ts';
 import type { RegionActivity } from './activity.ts';
 import { declaresBody, readBody, type RequestBody } from './body.ts';
 import { ConnectionCaps, type Refusal } from './connection-caps.ts';
+import { decrementCount } from './counts.ts';
 import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, rawHeaderValue, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
@@ -392,11 +393,7 @@ export class EdgeProxy {
       return;
     }
     this.#appInFlight.set(app, inFlight + 1);
-    res.once('close', () => {
-      const n = (this.#appInFlight.get(app) ?? 1) - 1;
-      if (n === 0) this.#appInFlight.delete(app);
-      else this.#appInFlight.set(app, n);
-    });
+    res.once('close', () => decrementCount(this.#appInFlight, app));
     let body: RequestBody = { kind: 'none' };
     if (req.httpVersion === '2.0' || declaresBody(req.headers)) {
       try {

@@ -11,6 +11,7 @@
 import { createSocket, type RemoteInfo, type Socket as DgramSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../lib/index.ts';
+import { decrementCount } from './counts.ts';
 import type { ProxyLimits } from './limits.ts';
 import { RouteTable, type Target } from './route-table.ts';
 
@@ -140,8 +141,6 @@ export class UdpListener {
     clearTimeout(flow.timer);
     flow.upstream.close();
     this.#d.routes.release(flow.target);
-    const n = (this.#d.flowsPerApp.get(flow.app) ?? 1) - 1;
-    if (n === 0) this.#d.flowsPerApp.delete(flow.app);
-    else this.#d.flowsPerApp.set(flow.app, n);
+    decrementCount(this.#d.flowsPerApp, flow.app);
   }
 }
