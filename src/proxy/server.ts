@@ -25,6 +25,7 @@ import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.t
 import { relayTcp } from './tcp.ts';
 import { UdpListener } from './udp.ts';
 import { joinUpgrade } from './upgrade.ts';
+import { ProxyUpstreamError } from './upstream-errors.ts';
 import { UpstreamPools } from './upstream.ts';
 
 /**
@@ -513,7 +514,8 @@ export class EdgeProxy {
   }
 
   #failUpstream(res: ClientResponse, app: string, f: UpstreamFailure, attempts: number): void {
-    const reason = f.error.code ?? f.error.message;
+    // The proxy's own failures say what was wrong with the answer; a system error's message would name internal addresses.
+    const reason = f.error instanceof ProxyUpstreamError ? `${f.error.code}: ${f.error.message}` : (f.error.code ?? f.error.message);
     fail(res, 502, f.connected ? 'PU' : 'PC', `${f.who} of app '${app}' failed: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, f.connected ? `the machine broke the connection; check the app: aloft logs -a ${app}` : `check the app listens on its internal_port: aloft logs -a ${app}`);
   }
 
