@@ -34,10 +34,10 @@ function config(toml: string): AppConfig {
 
 const served = (greeting: string) => `[env]\nGREETING = '${greeting}'\n[http_service]\ninternal_port = 8080\n`;
 
-async function deploy(appConfig: AppConfig, steps: string[] = []) {
+async function deploy(appConfig: AppConfig, steps: string[] = [], via: DeployTarget = target) {
   releaseVersion++;
   return rollout({
-    target,
+    target: via,
     app,
     config: appConfig,
     image,
@@ -184,6 +184,33 @@ describe('rollouts on one host', () => {
     await deploy(config(`${served('v5')}[deploy]\nstrategy = 'immediate'\n`));
     now = await machines();
     assert.ok(now.every((m) => m.config.env.GREETING === 'v5'));
+  });
+
+  it('a canary whose destroy failed is destroyed by the rollback of a later failure', async () => {
+    const before = await machines();
+    const doomed = before[0]!.id;
+    const steps: string[] = [];
+    // The platform refuses the canary's first destroy (its host busy, say): it must not outlive the rollback.
+    let refused = 0;
+    const flaky: DeployTarget = {
+      ...target,
+      destroyMachine: async (a, id) => {
+        if (refused === 0 && !before.some((m) => m.id === id)) {
+          refused += 1;
+          throw new Error('host busy');
+        }
+        return target.destroyMachine(a, id);
+      },
+    };
+    const canaryThenCrash = config(`${served('v6')}[deploy]\nstrategy = 'canary'\n[processes]\napp = "/bin/sh -c 'if [ \\"$FLY_MACHINE_ID\\" = ${doomed} ]; then exit 9; fi; exec /bin/sh /start.sh'"\n[[restart]]\npolicy = 'no'\n`);
+    await assert.rejects(deploy(canaryThenCrash, steps, flaky), (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.match(err.message, /exited with code 9/);
+      assert.match(err.message, /destroyed 1 new machine/);
+      return true;
+    });
+    assert.equal(refused, 1, `the canary's destroy was refused once: ${steps.join(', ')}`);
+    await eventually('only the machines from before the deploy', async () => ((await machines()).map((m) => m.id).sort().join() === before.map((m) => m.id).sort().join() ? true : undefined));
   });
 
   it('bluegreen starts a new set out of routing, moves traffic once all are healthy, then destroys the old set', async () => {
