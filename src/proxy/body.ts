@@ -6,7 +6,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type { ProxyLimits } from './limits.ts';
-import { fail, type AnyResponse } from './responses.ts';
+import { fail, type ClientResponse } from './responses.ts';
 
 export type RequestBody = { kind: 'none' } | { kind: 'buffered'; bytes: Buffer } | { kind: 'streamed'; stream: Readable };
 
@@ -23,7 +23,7 @@ export function declaresBody(headers: Record<string, string | string[] | undefin
  * is waiting for one) answers `res` with a 408 and then destroys the request, which rejects a
  * body still being read and fails the relay of a streamed one.
  */
-export function readBody(req: BodyRequest, res: AnyResponse, limits: Pick<ProxyLimits, 'replayBodyBytesMax' | 'bodyIdleTimeoutMs'>): Promise<RequestBody> {
+export function readBody(req: BodyRequest, res: ClientResponse, limits: Pick<ProxyLimits, 'replayBodyBytesMax' | 'bodyIdleTimeoutMs'>): Promise<RequestBody> {
   const http2 = req.httpVersion === '2.0';
   const bytesMax = limits.replayBodyBytesMax;
   const declared = req.headers['content-length'];
@@ -77,7 +77,7 @@ export function readBody(req: BodyRequest, res: AnyResponse, limits: Pick<ProxyL
  * machine to read) is not the client's delay. Progress is seen by watching `data` only once the
  * body flows, so watching never starts the flow itself.
  */
-function watchIdle(req: BodyRequest, res: AnyResponse, idleMs: number, http2: boolean): void {
+function watchIdle(req: BodyRequest, res: ClientResponse, idleMs: number, http2: boolean): void {
   let lastByteMs = performance.now();
   let watching = true;
   const touch = (): void => void (lastByteMs = performance.now());
@@ -99,11 +99,8 @@ function watchIdle(req: BodyRequest, res: AnyResponse, idleMs: number, http2: bo
     fail(res, 408, 'PB', `the request body stopped arriving: nothing received for ${idleMs / 1000} s`, 'send the body without pausing; the connection is closed', http2 ? {} : { connection: 'close' });
     // Once the 408 is out, the request goes: the connection closes and whatever relays the body fails.
     const drop = (): void => void req.destroy(new Error(`request body idle for ${idleMs} ms`));
-    if (res.writableFinished || res.destroyed) drop();
-    else {
-      res.once('finish', drop);
-      res.once('close', drop);
-    }
+    if (res.destroyed) drop();
+    else res.once('close', drop);
   };
   let timer = setTimeout(check, idleMs);
   req.once('resume', () => {
@@ -111,6 +108,5 @@ function watchIdle(req: BodyRequest, res: AnyResponse, idleMs: number, http2: bo
   });
   req.once('end', stop);
   req.once('close', stop);
-  res.once('finish', stop);
   res.once('close', stop);
 }

@@ -10,10 +10,10 @@ import type { Socket } from 'node:net';
 import { Duplex as DuplexStream, type Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyLimits } from './limits.ts';
-import { rawFailure } from './responses.ts';
+import { Http1Connection, type Http1ConnectionDeps, type Http1Request } from './http1-connection.ts';
+import { clientErrorReply, type ClientResponse } from './responses.ts';
 
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
-export type ClientResponse = ServerResponse | Http2ServerResponse;
+export type ClientRequest = IncomingMessage | Http2ServerRequest | Http1Request;
 
 /** The client's end of the connection a request came on. */
 export interface ClientSocket {
@@ -31,6 +31,8 @@ export class HttpFrontend {
   readonly #h1: Http1Server;
   readonly #h2: Http2Server;
   readonly #limits: ProxyLimits;
+  /** Plain HTTP/1.1 requests are served without node:http; it takes the connection at the first request that is not plain. */
+  readonly #fast: Http1ConnectionDeps;
   /** The client socket behind each HTTP/2 session (h2c sessions run over a wrapper that has no address). */
   readonly #origins = new WeakMap<Http2Session, ClientSocket>();
   #handingOver: ClientSocket | undefined;
@@ -43,7 +45,7 @@ export class HttpFrontend {
       requestTimeout: 0,
       // The head timeout is only enforced when connections are checked; check often enough that it holds.
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, limits.headersTimeoutMs / 4)),
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
       // Most requests carry no body: theirs is ended from the start, with no stream events to run.
       optimizeEmptyRequests: true,
     });
@@ -53,6 +55,14 @@ export class HttpFrontend {
     this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res, req.socket));
     this.#h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
+    this.#fast = {
+      limits,
+      request: (req, res, socket) => handlers.request(req, res, socket),
+      handOff: (socket) => {
+        this.#h1.emit('connection', socket);
+        socket.resume();
+      },
+    };
     this.#h2 = createHttp2Server({ maxSessionInvalidFrames: 100, settings: { maxHeaderListSize: limits.headerBytesMax } });
     this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handlers.request(req, res, this.#origins.get(req.stream.session!) ?? {}));
     // Sessions are created synchronously when a connection is handed over: remember whose it is.
@@ -65,15 +75,16 @@ export class HttpFrontend {
 
   /** Takes a plain TCP connection: HTTP/2 if it opens with the HTTP/2 preface, HTTP/1.1 otherwise. */
   acceptPlain(socket: Socket): void {
-    socket.setTimeout(this.#limits.firstByteTimeoutMs, () => socket.destroy());
+    const silent = (): void => void socket.destroy();
+    socket.setTimeout(this.#limits.firstByteTimeoutMs, silent);
     socket.once('data', (chunk: Buffer) => {
-      socket.setTimeout(0);
+      // Off for good: whoever takes the connection sets its own timeouts, and a left listener would cut them short.
+      socket.setTimeout(0, silent);
       socket.pause();
       const h2 = chunk.length >= http2Preface.length ? chunk.subarray(0, http2Preface.length).equals(http2Preface) : http2Preface.subarray(0, chunk.length).equals(chunk);
       if (!h2) {
-        // The HTTP/1 parser reads JS-buffered bytes first, so the sniffed chunk can go back.
-        socket.unshift(chunk);
-        this.#h1.emit('connection', socket);
+        // Should node:http take the connection over, it reads the bytes put back on the socket first.
+        new Http1Connection(socket, chunk, this.#fast);
         socket.resume();
         return;
       }
@@ -88,7 +99,8 @@ export class HttpFrontend {
 
   /** Takes a TLS connection whose handshake chose `h2` or `http/1.1` (or nothing: HTTP/1.1). */
   acceptTls(socket: TLSSocket): void {
-    (socket.alpnProtocol === 'h2' ? this.#h2 : this.#h1).emit('connection', socket);
+    if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
+    else new Http1Connection(socket, undefined, this.#fast);
   }
 
   close(): void {
@@ -126,11 +138,5 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const reply =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? rawFailure(431, 'Request Header Fields Too Large', 'PB', 'the request head (request line and headers) is larger than this proxy accepts')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? rawFailure(408, 'Request Timeout', 'PB', 'the request head was not received in time')
-        : rawFailure(400, 'Bad Request', 'PB', `malformed HTTP request (${err.code ?? 'parse error'})`);
-  socket.end(reply);
+  socket.end(clientErrorReply(err.code));
 }

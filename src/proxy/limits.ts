@@ -21,6 +21,8 @@ export interface ProxyLimits {
   headersTimeoutMs: number;
   /** Time a new connection may stay silent before its first byte. */
   firstByteTimeoutMs: number;
+  /** Time an HTTP/1.1 client connection may idle between requests before it is closed (a request in progress is never cut off by it). */
+  keepAliveTimeoutMs: number;
   /** Time a request body may stay silent while the proxy waits for it (slowloris bound; 408 past it). */
   bodyIdleTimeoutMs: number;
   /** Client connections one listener holds at once; past it new ones are refused. */
@@ -53,6 +55,7 @@ export const defaultProxyLimits: ProxyLimits = {
   headerBytesMax: 16 * 1024,
   headersTimeoutMs: 10_000,
   firstByteTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 65_000,
   bodyIdleTimeoutMs: 10_000,
   listenerConnectionsMax: 8_192,
   clientConnectionsPerIpMax: 256,

@@ -1,6 +1,5 @@
 /** The proxy's own answers: a JSON body saying what failed and what to do, with a short code saying where. */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
 
 /**
  * Where a request failed (Fly's codes, plus PL and PB):
@@ -15,16 +14,33 @@ export const proxyErrorHeader = 'aloft-proxy-error';
 
 const faultOf: Record<ProxyErrorCode, string> = { PN: 'user', PM: 'app', PC: 'app', PU: 'app', PA: 'app', PL: 'capacity', PB: 'user' };
 
-export type AnyResponse = ServerResponse | Http2ServerResponse;
+/**
+ * What the proxy does with its answer to a client, whichever frontend made it: node:http's
+ * ServerResponse, node:http2's compatibility response, or the HTTP/1.1 fast path's Http1Response.
+ * 'close' follows the end of the answer, or the client's going away.
+ */
+export interface ClientResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  /** Headers as an object or flat name, value, …; throws for a name or value that cannot be written. */
+  writeHead(status: number, headers: OutgoingHttpHeaders | string[]): unknown;
+  /** False when the client's buffer is full: 'drain' follows. */
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  end(chunk: Buffer | string): unknown;
+  destroy(): unknown;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+  off(event: 'close' | 'drain', listener: () => void): unknown;
+}
 
-export function fail(res: AnyResponse, status: number, code: ProxyErrorCode, message: string, hint: string, extra: Record<string, string> = {}): void {
+export function fail(res: ClientResponse, status: number, code: ProxyErrorCode, message: string, hint: string, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (res.destroyed) return;
   const body = JSON.stringify({ error: message, code, fault: faultOf[code], hint });
-  writeHead(res, status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [proxyErrorHeader]: code, ...extra });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [proxyErrorHeader]: code, ...extra });
   res.end(body);
 }
 
@@ -34,7 +50,12 @@ export function rawFailure(status: number, reason: string, code: ProxyErrorCode,
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${proxyErrorHeader}: ${code}\r\nconnection: close\r\n\r\n${body}`;
 }
 
-/** writeHead for either protocol (their signatures differ only in overloads this proxy does not use); headers as an object or flat name, value, … */
-export function writeHead(res: AnyResponse, status: number, headers: OutgoingHttpHeaders | string[]): void {
-  (res as ServerResponse).writeHead(status, headers);
+/** The answer to a request head the HTTP/1 parser refused (`code` is node's error code for it), closing the connection. */
+export function clientErrorReply(code: string | undefined): string {
+  return code === 'HPE_HEADER_OVERFLOW'
+    ? rawFailure(431, 'Request Header Fields Too Large', 'PB', 'the request head (request line and headers) is larger than this proxy accepts')
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? rawFailure(408, 'Request Timeout', 'PB', 'the request head was not received in time')
+      : rawFailure(400, 'Bad Request', 'PB', `malformed HTTP request (${code ?? 'parse error'})`);
 }
+

@@ -13,12 +13,12 @@ import type { RegionActivity } from './activity.ts';
 import { declaresBody, readBody, type RequestBody } from './body.ts';
 import { ConnectionCaps, type Refusal } from './connection-caps.ts';
 import { decrementCount } from './counts.ts';
-import { HttpFrontend, type ClientRequest, type ClientResponse, type ClientSocket } from './frontend.ts';
+import { HttpFrontend, type ClientRequest, type ClientSocket } from './frontend.ts';
 import { clientIpOf, forwardedFromHeader, forwardedPortHeader, forwardHeaders, rawHeaderValue, replayHopsHeader, responseHeaders, type ClientFacts } from './headers.ts';
 import { defaultProxyLimits, type ProxyLimits } from './limits.ts';
 import { hostOf, portOf, type Peers } from './peers.ts';
 import { crossOrgReplayRefusal, parseReplay, replaySource } from './replay.ts';
-import { fail, rawFailure, writeHead } from './responses.ts';
+import { fail, rawFailure, type ClientResponse } from './responses.ts';
 import type { Protocol, RouteTable } from './route-table.ts';
 import { Router, type Route, type RouteQuery } from './router.ts';
 import { Autostarter, Autostopper, type MachineControl } from './scale-to-zero.ts';
@@ -371,7 +371,7 @@ export class EdgeProxy {
       const answer = challenge(path.slice(acmePrefix.length), hostOf(`${hostHeader ?? ''}:0`));
       if (answer === undefined) fail(res, 404, 'PN', 'no ACME challenge with that token', 'the certificate order may have expired; run aloft certs add again');
       else {
-        writeHead(res, 200, { 'content-type': 'text/plain' });
+        res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(answer);
       }
       return;
@@ -396,7 +396,7 @@ export class EdgeProxy {
     this.#appInFlight.set(app, inFlight + 1);
     res.once('close', () => decrementCount(this.#appInFlight, app));
     let body: RequestBody = { kind: 'none' };
-    if (req.httpVersion === '2.0' || declaresBody(req.headers)) {
+    if (!('bodiless' in req) && (req.httpVersion === '2.0' || declaresBody(req.headers))) {
       try {
         body = await readBody(req, res, this.#limits);
       } catch {
@@ -499,7 +499,7 @@ export class EdgeProxy {
       }
       res.off('close', abort);
       try {
-        writeHead(res, response.statusCode, responseHeaders(response.rawHeaders, servedBy(route)));
+        res.writeHead(response.statusCode, responseHeaders(response.rawHeaders, servedBy(route)));
       } catch (err) {
         // A head node will not write (a header name that is no token, a control character, a single-value
         // header repeated towards an HTTP/2 client) is the machine's fault: a 502, not a crash of every app's proxy.
@@ -558,7 +558,7 @@ export class EdgeProxy {
     const tlsPort = this.boundPort(443);
     const host = hostHeader.replace(/:\d+$/, '');
     const location = `https://${host}${tlsPort === undefined || tlsPort === 443 ? '' : `:${tlsPort}`}${path}`;
-    writeHead(res, 301, { location, 'content-length': 0 });
+    res.writeHead(301, { location, 'content-length': 0 });
     res.end();
   }
 

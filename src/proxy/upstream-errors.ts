@@ -24,3 +24,16 @@ export class ProxyUpstreamError extends Error {
     this.code = code;
   }
 }
+
+/** An answer head the proxy cannot write to its client (codes as node's own writeHead throws them). */
+export type ResponseHeadErrorCode = 'ERR_INVALID_HTTP_TOKEN' | 'ERR_INVALID_CHAR' | 'ERR_HTTP_HEADERS_SENT';
+
+export class ProxyResponseHeadError extends Error {
+  readonly code: ResponseHeadErrorCode;
+
+  constructor(code: ResponseHeadErrorCode, message: string) {
+    super(message);
+    this.name = 'ProxyResponseHeadError';
+    this.code = code;
+  }
+}

@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { ClientResponse } from './frontend.ts';
+import type { ClientResponse } from './responses.ts';
 import { chunkPrefix, chunkSuffix, lastChunk, requestHead, type BodyFraming } from './request-head.ts';
 import { UpstreamConnection } from './upstream-connection.ts';
 import { ProxyUpstreamError } from './upstream-errors.ts';
@@ -257,7 +257,7 @@ class Exchange {
       this.#pending.push(chunk);
       return;
     }
-    if (!(res as NodeJS.WritableStream).write(chunk)) {
+    if (!res.write(chunk)) {
       const socket = this.#connection!.socket;
       socket.pause();
       res.once('drain', () => socket.resume());
@@ -284,10 +284,10 @@ class Exchange {
     }
     // The usual small answer is all here already: one end() writes head and body together.
     if (this.#ended && pending.length === 1) {
-      (res as NodeJS.WritableStream).end(pending[0]);
+      res.end(pending[0]);
       return;
     }
-    for (const chunk of pending) (res as NodeJS.WritableStream).write(chunk);
+    for (const chunk of pending) res.write(chunk);
     if (this.#ended) res.end();
   }
 
