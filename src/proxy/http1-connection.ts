@@ -4,9 +4,10 @@
  * the rest of the proxy (bench:proxy). This reads them straight off the socket and answers with
  * Http1Response.
  *
- * It takes only the plain form: a known method, an origin- or absolute-form target of visible
- * ASCII, HTTP/1.1, `name: value` fields of token names and field-value characters, each name
- * once, no body (content-length 0 at most), no transfer-encoding, expect or upgrade. Anything
+ * It takes only the plain form: a known method, an origin-form target of visible ASCII,
+ * HTTP/1.1, `name: value` fields of token names and field-value characters, each name once, a
+ * Host, no body (content-length 0 at most), no transfer-encoding, expect, upgrade or
+ * proxy-connection. Anything
  * else — and any head it cannot read — is handed, with every byte not yet answered, to node:http
  * (llhttp), which answers it and the rest of the connection. So what a request means is decided
  * by node's parser wherever there is anything to decide; a generic parser here (http-parser-js
@@ -39,9 +40,14 @@ export interface Http1ConnectionDeps {
 const headEnd = Buffer.from('\r\n\r\n');
 /** Methods this path takes; others (CONNECT, WebDAV's…) go to node:http. */
 const fastMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-const requestLinePattern = /^([A-Z]+) ([\x21-\x7e]+) HTTP\/1\.1$/;
-/** A token name, optional whitespace, then a value of field-value characters (trailing whitespace trimmed apart: a lazy match would backtrack). */
-const fieldPattern = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*)$/;
+/** Origin-form targets (`/…`) only; `*`, absolute and authority forms go to node:http, which knows which method may use which. */
+const requestLinePattern = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
+/**
+ * A token name, then the rest of the line as field-value characters; the whitespace around the
+ * value is trimmed apart, since a pattern with two overlapping repeats backtracks quadratically
+ * on a line it refuses.
+ */
+const fieldPattern = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)$/;
 
 interface ParsedHead {
   req: Http1Request;
@@ -61,7 +67,7 @@ function parseHead(head: string): ParsedHead | undefined {
     const name = field[1]!.toLowerCase();
     // A repeated name has node's rules (joined, first kept, or refused); an inherited one (__proto__, constructor) is not a plain key.
     if (headers[name] !== undefined || name === '__proto__') return undefined;
-    const value = trimTrailingWhitespace(field[2]!);
+    const value = trimWhitespace(field[2]!);
     switch (name) {
       case 'content-length':
         if (value !== '0') return undefined;
@@ -69,10 +75,10 @@ function parseHead(head: string): ParsedHead | undefined {
       case 'transfer-encoding':
       case 'expect':
       case 'upgrade':
+      case 'proxy-connection':
         return undefined;
       case 'connection': {
-        const tokens = value.toLowerCase().split(',');
-        for (const token of tokens) {
+        for (const token of value.toLowerCase().split(',')) {
           const t = token.trim();
           if (t === 'upgrade') return undefined;
           if (t === 'close') closes = true;
@@ -82,6 +88,8 @@ function parseHead(head: string): ParsedHead | undefined {
     }
     headers[name] = value;
   }
+  // node:http answers a request without a Host 400.
+  if (headers.host === undefined) return undefined;
   return { req: { method: requestLine[1]!, url: requestLine[2]!, headers, httpVersion: '1.1', bodiless: true }, closes };
 }
 
@@ -90,10 +98,13 @@ function hasBareLineFeed(bytes: Buffer): boolean {
   return false;
 }
 
-function trimTrailingWhitespace(value: string): string {
+/** Without the spaces and tabs around a field value (not String.trim: 0xA0 is obs-text here, not whitespace). */
+function trimWhitespace(value: string): string {
+  let start = 0;
   let end = value.length;
-  while (end > 0 && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
-  return end === value.length ? value : value.slice(0, end);
+  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
 export class Http1Connection implements ResponseOwner {
@@ -104,8 +115,21 @@ export class Http1Connection implements ResponseOwner {
   /** The answer in progress; requests behind it wait. */
   #current: Http1Response | undefined;
   #headTimer: NodeJS.Timeout | undefined;
+  /** Reading waits until the client has taken the answers already written. */
+  #waitingForDrain = false;
+  /** The client will send nothing more: once answered, the connection closes. */
+  #clientEnded = false;
   readonly #onData = (chunk: Buffer): void => this.#data(chunk);
   readonly #onClose = (): void => this.#closed();
+  readonly #onDrain = (): void => {
+    this.#waitingForDrain = false;
+    this.#socket.resume();
+    this.#next();
+  };
+  readonly #onEnd = (): void => {
+    this.#clientEnded = true;
+    if (this.#current === undefined) this.#close();
+  };
   /** Idle between requests: closed. A request being answered, or a head still arriving (its own timer answers 408), is not idle. */
   readonly #onTimeout = (): void => {
     if (this.#current === undefined && this.#buffer === undefined) this.#socket.destroy();
@@ -115,22 +139,25 @@ export class Http1Connection implements ResponseOwner {
     this.#socket = socket;
     this.#deps = deps;
     socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.on('timeout', this.#onTimeout);
     socket.setTimeout(deps.limits.keepAliveTimeoutMs);
-    if (first !== undefined) this.#data(first);
+    // A connection that has sent nothing yet (TLS, after its handshake) has the head's time to send its first one.
+    if (first === undefined) this.#startHeadTimer();
+    else this.#data(first);
   }
 
   finished(res: Http1Response): void {
     if (res !== this.#current) return;
     this.#current = undefined;
-    if (res.closesConnection) {
-      this.#detach();
+    if (res.closesConnection || (this.#clientEnded && this.#buffer === undefined)) {
+      this.#close();
       return;
     }
-    if (this.#socket.isPaused()) this.#socket.resume();
     // On the next tick: answers written at once (errors) must not recurse through a pipelined buffer.
     if (this.#buffer !== undefined) process.nextTick(() => this.#next());
+    else if (this.#socket.isPaused() && !this.#waitingForDrain) this.#socket.resume();
   }
 
   #data(chunk: Buffer): void {
@@ -141,13 +168,24 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #next(): void {
-    while (this.#current === undefined && this.#buffer !== undefined && !this.#socket.destroyed) {
+    const socket = this.#socket;
+    while (this.#current === undefined && this.#buffer !== undefined && !socket.destroyed) {
+      // A client that pipelines without reading its answers would have them pile up here.
+      if (socket.writableNeedDrain) {
+        socket.pause();
+        if (!this.#waitingForDrain) {
+          this.#waitingForDrain = true;
+          socket.once('drain', this.#onDrain);
+        }
+        return;
+      }
+      if (socket.isPaused()) socket.resume();
       const buffer = this.#buffer;
       const limit = this.#deps.limits.headerBytesMax;
       const end = buffer.indexOf(headEnd);
       // A line ended by a bare LF is not this path's to read (node may end the head there, or refuse it).
       if (end < 0 && buffer.length <= limit && !hasBareLineFeed(buffer)) {
-        this.#headTimer ??= setTimeout(() => this.#headTimedOut(), this.#deps.limits.headersTimeoutMs);
+        this.#startHeadTimer();
         return;
       }
       const parsed = end < 0 || end + headEnd.length > limit ? undefined : parseHead(buffer.toString('latin1', 0, end));
@@ -161,17 +199,27 @@ export class Http1Connection implements ResponseOwner {
         clearTimeout(this.#headTimer);
         this.#headTimer = undefined;
       }
-      const res = new Http1Response(this.#socket, this, { method: parsed.req.method, closesConnection: parsed.closes });
+      const res = new Http1Response(socket, this, { method: parsed.req.method, closesConnection: parsed.closes, keepAliveSeconds: Math.max(1, Math.floor(this.#deps.limits.keepAliveTimeoutMs / 1000)) });
       this.#current = res;
-      this.#deps.request(parsed.req, res, this.#socket);
+      this.#deps.request(parsed.req, res, socket);
     }
+  }
+
+  #startHeadTimer(): void {
+    this.#headTimer ??= setTimeout(() => this.#headTimedOut(), this.#deps.limits.headersTimeoutMs);
   }
 
   #headTimedOut(): void {
     this.#headTimer = undefined;
     if (this.#current !== undefined || this.#socket.destroyed) return;
+    this.#socket.write(clientErrorReply('ERR_HTTP_REQUEST_TIMEOUT'));
+    this.#close();
+  }
+
+  /** Ends the connection once what was written has gone: not held open by a client that keeps its half open. */
+  #close(): void {
     this.#detach();
-    this.#socket.end(clientErrorReply('ERR_HTTP_REQUEST_TIMEOUT'));
+    this.#socket.destroySoon();
   }
 
   #handOff(): void {
@@ -183,11 +231,13 @@ export class Http1Connection implements ResponseOwner {
     this.#deps.handOff(socket);
   }
 
-  /** This path is done with the socket: no more reading, no timers of its own. */
+  /** This path is done with the socket: no more reading, no timers or listeners of its own. */
   #detach(): void {
     const socket = this.#socket;
     socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
     socket.off('timeout', this.#onTimeout);
+    socket.off('drain', this.#onDrain);
     socket.setTimeout(0);
     if (this.#headTimer !== undefined) clearTimeout(this.#headTimer);
     this.#headTimer = undefined;

@@ -35,11 +35,31 @@ function httpDate(): string {
   return dateCache;
 }
 
+interface SeenHeaders {
+  length: boolean;
+  date: boolean;
+  /** The answer asked for the connection to close (the proxy's own 408 for a stalled body does). */
+  close: boolean;
+}
+
+/** One header line, checked as node's writeHead checks it; the headers this connection owns are noted in `seen` and left out. */
+function headerLine(name: string, value: string, seen: SeenHeaders): string {
+  if (!tokenPattern.test(name)) throw new ProxyResponseHeadError('ERR_INVALID_HTTP_TOKEN', `header name '${name.slice(0, 60)}' is not a valid HTTP token`);
+  if (!valuePattern.test(value)) throw new ProxyResponseHeadError('ERR_INVALID_CHAR', `header '${name}' has a value with a character HTTP does not allow (a line break or a control character)`);
+  // Only names as long as the ones looked for are lowered: this runs for every header of every answer.
+  const lower = name.length === 14 || name.length === 4 || name.length === 10 || name.length === 17 ? name.toLowerCase() : '';
+  if (lower === 'content-length') seen.length = true;
+  else if (lower === 'date') seen.date = true;
+  else if (ownHeaders.has(lower)) {
+    if (lower === 'connection' && /(^|,)[\t ]*close[\t ]*(,|$)/i.test(value)) seen.close = true;
+    return '';
+  }
+  return `${name}: ${value}\r\n`;
+}
+
 export class Http1Response extends EventEmitter {
   headersSent = false;
   destroyed = false;
-  /** The connection closes after this answer (the client asked, or the proxy must). */
-  readonly closesConnection: boolean;
   readonly #socket: Socket;
   readonly #owner: ResponseOwner;
   readonly #bodiless: boolean;
@@ -48,34 +68,48 @@ export class Http1Response extends EventEmitter {
   #head: string | undefined;
   #hasLength = false;
   #hasDate = false;
+  /** The connection closes after this answer (the client asked, or the answer says so). */
+  #closes: boolean;
+  /** The `keep-alive: timeout=` hint for a connection that stays open, so clients stop reusing it before the proxy closes it. */
+  readonly #keepAliveSeconds: number;
   #chunked = false;
   #ended = false;
   #drainWanted = false;
 
-  constructor(socket: Socket, owner: ResponseOwner, opts: { method: string; closesConnection: boolean }) {
+  constructor(socket: Socket, owner: ResponseOwner, opts: { method: string; closesConnection: boolean; keepAliveSeconds: number }) {
     super();
     this.#socket = socket;
     this.#owner = owner;
     this.#bodiless = opts.method === 'HEAD';
-    this.closesConnection = opts.closesConnection;
+    this.#closes = opts.closesConnection;
+    this.#keepAliveSeconds = opts.keepAliveSeconds;
+  }
+
+  get closesConnection(): boolean {
+    return this.#closes;
   }
 
   /** Headers as an object or flat name, value, …; throws ProxyResponseHeadError for a name or value that cannot be written. */
   writeHead(status: number, headers: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) throw new ProxyResponseHeadError('ERR_HTTP_HEADERS_SENT', 'the answer head was already written');
+    // What the headers say is kept only once all of them could be written: a refused head leaves room for the 502 that replaces it.
+    const seen: SeenHeaders = { length: false, date: false, close: false };
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
     if (Array.isArray(headers)) {
-      for (let i = 0; i < headers.length; i += 2) head += this.#line(headers[i]!, headers[i + 1]!);
+      for (let i = 0; i < headers.length; i += 2) head += headerLine(headers[i]!, headers[i + 1]!, seen);
     } else {
       for (const name in headers as OutgoingHttpHeaders) {
         const value = (headers as OutgoingHttpHeaders)[name];
         if (value === undefined) continue;
-        if (Array.isArray(value)) for (const v of value) head += this.#line(name, v);
-        else head += this.#line(name, String(value));
+        if (Array.isArray(value)) for (const v of value) head += headerLine(name, v, seen);
+        else head += headerLine(name, String(value), seen);
       }
     }
     this.#status = status;
     this.#head = head;
+    this.#hasLength = seen.length;
+    this.#hasDate = seen.date;
+    if (seen.close) this.#closes = true;
     this.headersSent = true;
     return this;
   }
@@ -83,6 +117,7 @@ export class Http1Response extends EventEmitter {
   /** Sends a piece of the body; false when the socket's buffer is full ('drain' follows). */
   write(chunk: Buffer): boolean {
     if (this.destroyed || this.#ended) return false;
+    if (!this.headersSent) this.writeHead(200, {});
     if (this.#head !== undefined) this.#flushHead(undefined);
     if (this.#noBody() || chunk.length === 0) return true;
     const ok = this.#chunked ? (this.#socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), this.#socket.write(chunk), this.#socket.write('\r\n', 'latin1')) : this.#socket.write(chunk);
@@ -104,7 +139,6 @@ export class Http1Response extends EventEmitter {
     else if (body !== undefined) this.write(body);
     if (this.#chunked) this.#socket.write('0\r\n\r\n', 'latin1');
     this.#ended = true;
-    if (this.closesConnection) this.#socket.end();
     this.#owner.finished(this);
     process.nextTick(() => this.#close());
     return this;
@@ -127,17 +161,6 @@ export class Http1Response extends EventEmitter {
     this.emit('close');
   }
 
-  #line(name: string, value: string): string {
-    if (!tokenPattern.test(name)) throw new ProxyResponseHeadError('ERR_INVALID_HTTP_TOKEN', `header name '${name.slice(0, 60)}' is not a valid HTTP token`);
-    if (!valuePattern.test(value)) throw new ProxyResponseHeadError('ERR_INVALID_CHAR', `header '${name}' has a value with a character HTTP does not allow (a line break or a control character)`);
-    // Only names as long as the ones looked for are lowered: this runs for every header of every answer.
-    const lower = name.length === 14 || name.length === 4 || name.length === 10 || name.length === 17 ? name.toLowerCase() : '';
-    if (lower === 'content-length') this.#hasLength = true;
-    else if (lower === 'date') this.#hasDate = true;
-    else if (ownHeaders.has(lower)) return '';
-    return `${name}: ${value}\r\n`;
-  }
-
   #noBody(): boolean {
     return this.#bodiless || this.#status === 204 || this.#status === 304 || this.#status < 200;
   }
@@ -150,7 +173,7 @@ export class Http1Response extends EventEmitter {
     let head = this.#head!;
     this.#head = undefined;
     if (!this.#hasDate) head += `date: ${httpDate()}\r\n`;
-    if (this.closesConnection) head += 'connection: close\r\n';
+    head += this.#closes ? 'connection: close\r\n' : `connection: keep-alive\r\nkeep-alive: timeout=${this.#keepAliveSeconds}\r\n`;
     const noBody = this.#noBody();
     if (!this.#hasLength && !noBody) {
       if (whole !== undefined) head += `content-length: ${whole.length}\r\n`;

@@ -214,4 +214,45 @@ describe('HTTP/1.1 fast path', () => {
     const idleMs = performance.now() - idleFrom;
     assert.ok(idleMs >= 250 && idleMs < 5_000, `closed after ${Math.round(idleMs)} ms idle`);
   });
+
+  it('refuses a target that is not a path, and a request without a Host, as node:http does: 400, never forwarded', async () => {
+    const backend = await backends.start('targets');
+    const before = backend.hits();
+    for (const target of ['@evil.example/x', 'evil.example:443', 'a:b']) {
+      const text = await rawExchange(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      assert.match(text, /^HTTP\/1\.1 400 /, `target ${target}`);
+    }
+    assert.match(await rawExchange('GET / HTTP/1.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.equal(backend.hits(), before);
+  });
+
+  it('refuses a long header line it cannot read in linear time (no backtracking stall of the event loop)', async () => {
+    const line = `X:${' '.repeat(16_000)}\x01`;
+    const started = performance.now();
+    for (let i = 0; i < 10; i++) assert.match(await rawExchange(`GET / HTTP/1.1\r\nHost: ${host}\r\n${line}\r\n\r\n`), /^HTTP\/1\.1 400 /);
+    // Quadratic matching took about 240 ms a head here; linear, about 1 ms.
+    const ms = performance.now() - started;
+    assert.ok(ms < 1_500, `10 refused heads took ${Math.round(ms)} ms`);
+  });
+
+  it('lets go of a connection it answered with connection: close, though the client keeps its half open', async () => {
+    // allowHalfOpen: the client does not end its side when the proxy ends its own.
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let text = '';
+    const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.write(`GET /bye HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    await ended;
+    assert.match(text, /GET \/bye$/);
+    // The client neither ends nor stops writing; the proxy's side must be gone, not waiting for it.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const writer = setInterval(() => socket.write('more bytes\r\n'), 20);
+    try {
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the proxy still holds the connection 3 s after closing it')), 3_000))]);
+    } finally {
+      clearInterval(writer);
+      socket.destroy();
+    }
+  });
 });

@@ -1,0 +1,74 @@
+/** Http1Connection on real loopback sockets, without the rest of the proxy: its bounds on what a client can make it hold. */
+import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Http1Connection, type Http1ConnectionDeps } from '../../src/proxy/http1-connection.ts';
+import { defaultProxyLimits } from '../../src/proxy/limits.ts';
+
+const answerBytes = Buffer.alloc(64 * 1024, 'a');
+let served = 0;
+let server: Server;
+let port: number;
+const sockets = new Set<Socket>();
+
+before(async () => {
+  const deps: Http1ConnectionDeps = {
+    limits: { ...defaultProxyLimits, headersTimeoutMs: 300 },
+    request: (_req, res) => {
+      served += 1;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(answerBytes);
+    },
+    handOff: (socket) => socket.destroy(),
+  };
+  // As the proxy's TLS listener hands connections over: nothing read yet.
+  server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    new Http1Connection(socket, undefined, deps);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+describe('Http1Connection', () => {
+  it('stops reading a client that pipelines requests without reading the answers', async () => {
+    served = 0;
+    const client = connect({ host: '127.0.0.1', port });
+    client.on('error', () => undefined);
+    client.pause();
+    const requests = 2_000;
+    client.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(requests)));
+    await new Promise((r) => setTimeout(r, 1_000));
+    // What the loopback buffers hold (a few MB), not all 2,000 answers (128 MiB) queued in the process.
+    assert.ok(served < requests / 2, `${served} of ${requests} requests answered to a client that reads nothing`);
+    client.resume();
+    let received = 0;
+    await new Promise<void>((resolve) => {
+      client.on('data', (c: Buffer) => {
+        received += c.length;
+        if (received >= requests * answerBytes.length) resolve();
+      });
+    });
+    assert.equal(served, requests, 'every request answered once the client reads');
+    client.destroy();
+  });
+
+  it('answers 408 to a connection that sends no request at all within the head timeout', async () => {
+    const started = performance.now();
+    const text = await new Promise<string>((resolve) => {
+      const client = connect({ host: '127.0.0.1', port });
+      let seen = '';
+      client.on('data', (c: Buffer) => (seen += c.toString()));
+      client.on('close', () => resolve(seen));
+      client.on('error', () => undefined);
+    });
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    assert.ok(performance.now() - started < 5_000);
+  });
+});
