@@ -2,7 +2,7 @@
  * `npm run bench:proxy`: one small node:http backend, measured with wrk (Debian) directly,
  * through Aloft's edge proxy, and through nginx (Debian) configured as an equivalent reverse
  * proxy with keep-alive upstreams, all on the same cores; then each proxy paced at half of
- * nginx's rate for the latency it adds; then cold start (a stopped real machine → first byte of
+ * nginx's rate (Poisson arrivals, interleaved rounds) for the latency it adds; then cold start (a stopped real machine → first byte of
  * its answer through autostart) over many trials on a real local platform.
  * Writes bench/results/proxy.json (the figures the issue asks for) and proxy-detail.json (the
  * paced runs, every run's raw figures and the conditions they were measured in).
@@ -46,12 +46,29 @@ process.on('exit', () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * How each wrk connection waits between its requests in a paced run. `poisson`: pauses drawn
+ * from an exponential distribution with that mean, so requests arrive as independent clients'
+ * would. `lockstep`: the same pause every time, which keeps the connections in step, so each
+ * request queues behind a burst of all of them (kept as a reference figure).
+ */
+interface Pacing {
+  kind: 'poisson' | 'lockstep';
+  meanMs: number;
+}
+
 /** wrk's Lua hooks: optional pacing per connection, and the figures as one JSON line. */
-function wrkScript(delayMs: number | undefined): string {
-  const path = join(work, `wrk-${delayMs ?? 'max'}.lua`);
+function wrkScript(pacing: Pacing | undefined): string {
+  const path = join(work, `wrk-${pacing === undefined ? 'max' : `${pacing.kind}-${pacing.meanMs}`}.lua`);
+  const delay =
+    pacing === undefined
+      ? ''
+      : pacing.kind === 'lockstep'
+        ? `function delay() return ${pacing.meanMs} end\n`
+        : `math.randomseed(os.time())\nfunction delay() return math.floor(-math.log(1 - math.random()) * ${pacing.meanMs} + 0.5) end\n`;
   writeFileSync(
     path,
-    `${delayMs === undefined ? '' : `function delay() return ${delayMs} end\n`}` +
+    delay +
       `function done(summary, latency, requests)\n` +
       `  local e = summary.errors\n` +
       `  io.write(string.format('WRKJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d}\\n', summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))\n` +
@@ -61,9 +78,9 @@ function wrkScript(delayMs: number | undefined): string {
 }
 
 /** Runs wrk against `port` (in a child process, so this process's event loop can serve the proxy). */
-function wrk(port: number, seconds: number, delayMs?: number): Promise<WrkResult> {
+function wrk(port: number, seconds: number, pacing?: Pacing): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
-    const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '-H', `Host: ${host}`, '-s', wrkScript(delayMs), `http://127.0.0.1:${port}/`];
+    const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '-H', `Host: ${host}`, '-s', wrkScript(pacing), `http://127.0.0.1:${port}/`];
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -160,10 +177,10 @@ function nginxCpuUs(): number {
 const clockTicksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** The proxy's CPU use over one wrk run: Aloft's is this process's (it serves the proxy and otherwise waits), nginx's from /proc. */
-async function measured(name: string, port: number, seconds: number, delayMs?: number): Promise<WrkResult> {
+async function measured(name: string, port: number, seconds: number, pacing?: Pacing): Promise<WrkResult> {
   const aloftBefore = process.cpuUsage();
   const nginxBefore = nginxCpuUs();
-  const r = await wrk(port, seconds, delayMs);
+  const r = await wrk(port, seconds, pacing);
   const requests = r.rps * seconds;
   const cpuUs = name === 'aloft' ? ((u) => u.user + u.system)(process.cpuUsage(aloftBefore)) : name === 'nginx' ? nginxCpuUs() - nginxBefore : Number.NaN;
   if (Number.isFinite(cpuUs) && requests > 0) r.proxy_cpu_us_per_request = Math.round((cpuUs / requests) * 10) / 10;
@@ -200,6 +217,11 @@ async function throughput(targets: Record<'direct' | 'aloft' | 'nginx', number>)
     }
   }
   return runs;
+}
+
+/** The middle value (the lower of the middle two for an even count), unrounded. */
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 }
 
 /** The run with the median rate (of an odd count) or the better of the middle two. */
@@ -275,14 +297,31 @@ try {
   const viaAloft = representative(runs.aloft!);
   const viaNginx = representative(runs.nginx!);
 
-  // Latency added at half of nginx's rate: each connection paced so all together ask that rate.
+  // Latency added at half of nginx's rate: each connection paced so all together ask that rate,
+  // over interleaved rounds like the rates (one round's p99 is mostly the host's noise).
   const halfRate = Math.max(1, Math.round(viaNginx.rps / 2));
-  const delayMs = Math.max(1, Math.round((connections * 1000) / halfRate));
-  console.log(`  paced at ~${halfRate} req/s (${connections} connections, ${delayMs} ms apart each):`);
-  const paced: Record<string, WrkResult> = {};
-  for (const [name, port] of Object.entries({ direct: backendPort, aloft: aloft.port, nginx: nginxPort })) {
-    paced[name] = await measured(name, port, durationS, delayMs);
-    console.log(`    ${name.padEnd(6)} ${String(paced[name]!.rps).padStart(7)} req/s  p99 ${paced[name]!.p99_ms.toFixed(2)} ms`);
+  const meanMs = Math.max(1, Math.round((connections * 1000) / halfRate));
+  const targets = { direct: backendPort, aloft: aloft.port, nginx: nginxPort };
+  console.log(`  paced at ~${halfRate} req/s (${connections} connections, random pauses of ${meanMs} ms on average: Poisson arrivals), ${rounds} interleaved rounds:`);
+  const pacedRuns: Record<string, WrkResult[]> = { direct: [], aloft: [], nginx: [] };
+  const addedPerRound: Record<'aloft' | 'nginx', number[]> = { aloft: [], nginx: [] };
+  for (let round = 0; round < rounds; round++) {
+    const line: string[] = [];
+    for (const [name, port] of Object.entries(targets)) {
+      const r = await measured(name, port, durationS, { kind: 'poisson', meanMs });
+      pacedRuns[name]!.push(r);
+      line.push(`${name} ${r.rps} req/s p99 ${r.p99_ms.toFixed(2)} ms`);
+    }
+    const p99 = (name: string): number => pacedRuns[name]![round]!.p99_ms;
+    addedPerRound.aloft.push(p99('aloft') - p99('direct'));
+    addedPerRound.nginx.push(p99('nginx') - p99('direct'));
+    console.log(`    round ${round + 1}: ${line.join(' | ')}`);
+  }
+  console.log(`  the same rate with equal pauses (connections in lock-step, each request behind a burst of ${connections}), one round:`);
+  const lockstep: Record<string, WrkResult> = {};
+  for (const [name, port] of Object.entries(targets)) {
+    lockstep[name] = await measured(name, port, durationS, { kind: 'lockstep', meanMs });
+    console.log(`    ${name.padEnd(6)} ${String(lockstep[name]!.rps).padStart(7)} req/s  p99 ${lockstep[name]!.p99_ms.toFixed(2)} ms`);
   }
 
   console.log(`  cold start: ${coldTrials} trials on a real machine (stopped → first byte through autostart)…`);
@@ -293,6 +332,7 @@ try {
     aloft: { rps: viaAloft.rps, p99_ms: round2(viaAloft.p99_ms) },
     nginx: { rps: viaNginx.rps, p99_ms: round2(viaNginx.p99_ms) },
     ratio_vs_nginx: round2(viaAloft.rps / viaNginx.rps),
+    added_p99_ms_at_half_nginx_rate: { aloft: round2(median(addedPerRound.aloft)), nginx: round2(median(addedPerRound.nginx)) },
     cold_start_ms: { p50: percentile(cold, 50), p99: percentile(cold, 99) },
   };
   detail = {
@@ -301,9 +341,18 @@ try {
     runs,
     half_nginx_rate: {
       target_rps: halfRate,
-      paced,
-      aloft_added_p99_ms: round2(paced.aloft!.p99_ms - paced.direct!.p99_ms),
-      nginx_added_p99_ms: round2(paced.nginx!.p99_ms - paced.direct!.p99_ms),
+      pacing: `Poisson arrivals: each connection pauses a random time with mean ${meanMs} ms between requests`,
+      runs: pacedRuns,
+      // Each round's proxy p99 less the direct p99 of the same round; the median round is reported.
+      added_p99_ms_per_round: { aloft: addedPerRound.aloft.map(round2), nginx: addedPerRound.nginx.map(round2) },
+      aloft_added_p99_ms: round2(median(addedPerRound.aloft)),
+      nginx_added_p99_ms: round2(median(addedPerRound.nginx)),
+      lockstep: {
+        pacing: `every connection pauses exactly ${meanMs} ms, so all ${connections} move in step`,
+        runs: lockstep,
+        aloft_added_p99_ms: round2(lockstep.aloft!.p99_ms - lockstep.direct!.p99_ms),
+        nginx_added_p99_ms: round2(lockstep.nginx!.p99_ms - lockstep.direct!.p99_ms),
+      },
     },
     cold_start_samples_ms: cold.map(round2),
     // Wall-clock rates swing with the other work on these cores; CPU per request does much less.
@@ -322,6 +371,7 @@ await mkdir('bench/results', { recursive: true });
 await writeFile('bench/results/proxy.json', `${JSON.stringify(result, null, 2)}\n`);
 await writeFile('bench/results/proxy-detail.json', `${JSON.stringify(detail, null, 2)}\n`);
 console.log(JSON.stringify(result));
-console.log(`added p99 at half of nginx's rate: aloft ${String((detail.half_nginx_rate as { aloft_added_p99_ms: number }).aloft_added_p99_ms)} ms, nginx ${String((detail.half_nginx_rate as { nginx_added_p99_ms: number }).nginx_added_p99_ms)} ms`);
+const perRound = (detail.half_nginx_rate as { added_p99_ms_per_round: Record<string, number[]> }).added_p99_ms_per_round;
+console.log(`added p99 at half of nginx's rate (median round; all rounds): aloft ${String((detail.half_nginx_rate as { aloft_added_p99_ms: number }).aloft_added_p99_ms)} ms (${perRound.aloft!.join(', ')}), nginx ${String((detail.half_nginx_rate as { nginx_added_p99_ms: number }).nginx_added_p99_ms)} ms (${perRound.nginx!.join(', ')})`);
 console.log('wrote bench/results/proxy.json and bench/results/proxy-detail.json (cores were shared while measuring)');
 process.exit(0);

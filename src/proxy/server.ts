@@ -82,6 +82,7 @@ export interface ProxyOptions {
 export const attemptsPerRequestMax = defaultProxyLimits.attemptsPerRequestMax;
 
 const acmePrefix = '/.well-known/acme-challenge/';
+const appOfHostCacheMax = 4_096;
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 interface UpstreamFailure {
@@ -118,6 +119,8 @@ export class EdgeProxy {
   readonly #contested = new Map<string, string>();
   readonly #udpListeners = new Map<number, UdpListener>();
   readonly #udpFlowsPerApp = new Map<string, number>();
+  /** The app of each Host header seen under the platform domain (a pure function of the header, worked out once). */
+  readonly #appOfHost = new Map<string, string>();
   #closed = false;
 
   constructor(opts: ProxyOptions) {
@@ -297,11 +300,19 @@ export class EdgeProxy {
   }
 
   #appOf(hostHeader: string | undefined): string | undefined {
-    const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    const raw = hostHeader ?? '';
+    const known = this.#appOfHost.get(raw);
+    if (known !== undefined) return known;
+    const host = raw.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     const suffix = `.${this.#opts.domain}`;
+    // Custom hostnames are asked every time: a certificate added for one changes the answer.
     if (!host.endsWith(suffix)) return this.#opts.tls?.appFor?.(host);
     const app = host.slice(0, -suffix.length);
-    return /^[a-z0-9-]+$/.test(app) ? app : undefined;
+    if (!/^[a-z0-9-]+$/.test(app)) return undefined;
+    // Clients choose Host freely: the cache is bounded, and starts over when full.
+    if (this.#appOfHost.size >= appOfHostCacheMax) this.#appOfHost.clear();
+    this.#appOfHost.set(raw, app);
+    return app;
   }
 
   #onTls(socket: TLSSocket, publicPort: number, frontend: HttpFrontend): void {
