@@ -300,7 +300,8 @@ try {
   // Latency added at half of nginx's rate: each connection paced so all together ask that rate,
   // over interleaved rounds like the rates (one round's p99 is mostly the host's noise).
   const halfRate = Math.max(1, Math.round(viaNginx.rps / 2));
-  const meanMs = Math.max(1, Math.round((connections * 1000) / halfRate));
+  // Unrounded for the random pauses (wrk rounds each drawn pause to a whole ms); the lock-step round needs whole ms.
+  const meanMs = Math.round(((connections * 1000) / halfRate) * 100) / 100;
   const targets = { direct: backendPort, aloft: aloft.port, nginx: nginxPort };
   console.log(`  paced at ~${halfRate} req/s (${connections} connections, random pauses of ${meanMs} ms on average: Poisson arrivals), ${rounds} interleaved rounds:`);
   const pacedRuns: Record<string, WrkResult[]> = { direct: [], aloft: [], nginx: [] };
@@ -320,7 +321,7 @@ try {
   console.log(`  the same rate with equal pauses (connections in lock-step, each request behind a burst of ${connections}), one round:`);
   const lockstep: Record<string, WrkResult> = {};
   for (const [name, port] of Object.entries(targets)) {
-    lockstep[name] = await measured(name, port, durationS, { kind: 'lockstep', meanMs });
+    lockstep[name] = await measured(name, port, durationS, { kind: 'lockstep', meanMs: Math.max(1, Math.round(meanMs)) });
     console.log(`    ${name.padEnd(6)} ${String(lockstep[name]!.rps).padStart(7)} req/s  p99 ${lockstep[name]!.p99_ms.toFixed(2)} ms`);
   }
 
@@ -348,7 +349,7 @@ try {
       aloft_added_p99_ms: round2(median(addedPerRound.aloft)),
       nginx_added_p99_ms: round2(median(addedPerRound.nginx)),
       lockstep: {
-        pacing: `every connection pauses exactly ${meanMs} ms, so all ${connections} move in step`,
+        pacing: `every connection pauses exactly ${Math.max(1, Math.round(meanMs))} ms, so all ${connections} move in step`,
         runs: lockstep,
         aloft_added_p99_ms: round2(lockstep.aloft!.p99_ms - lockstep.direct!.p99_ms),
         nginx_added_p99_ms: round2(lockstep.nginx!.p99_ms - lockstep.direct!.p99_ms),
