@@ -15,25 +15,20 @@ export type UpstreamErrorCode =
   /** The client went away, so the exchange was dropped. */
   | 'ECONNABORTED';
 
-export class ProxyUpstreamError extends Error {
-  readonly code: UpstreamErrorCode;
+/** A proxy failure with a stable code beside its message; the subclass says which side it concerns. */
+abstract class CodedProxyError<Code extends string> extends Error {
+  readonly code: Code;
 
-  constructor(code: UpstreamErrorCode, message: string) {
+  constructor(code: Code, message: string) {
     super(message);
-    this.name = 'ProxyUpstreamError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+export class ProxyUpstreamError extends CodedProxyError<UpstreamErrorCode> {}
 
 /** An answer head the proxy cannot write to its client (codes as node's own writeHead throws them). */
 export type ResponseHeadErrorCode = 'ERR_INVALID_HTTP_TOKEN' | 'ERR_INVALID_CHAR' | 'ERR_HTTP_HEADERS_SENT';
 
-export class ProxyResponseHeadError extends Error {
-  readonly code: ResponseHeadErrorCode;
-
-  constructor(code: ResponseHeadErrorCode, message: string) {
-    super(message);
-    this.name = 'ProxyResponseHeadError';
-    this.code = code;
-  }
-}
+export class ProxyResponseHeadError extends CodedProxyError<ResponseHeadErrorCode> {}
