@@ -93,8 +93,9 @@ function parseHead(head: string): ParsedHead | undefined {
   return { req: { method: requestLine[1]!, url: requestLine[2]!, headers, httpVersion: '1.1', bodiless: true }, closes };
 }
 
-function hasBareLineFeed(bytes: Buffer): boolean {
-  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) if (i === 0 || bytes[i - 1] !== 13) return true;
+/** Whether a line feed at `from` or later lacks its carriage return. */
+function hasBareLineFeed(bytes: Buffer, from: number): boolean {
+  for (let i = bytes.indexOf(10, from); i >= 0; i = bytes.indexOf(10, i + 1)) if (i === 0 || bytes[i - 1] !== 13) return true;
   return false;
 }
 
@@ -112,6 +113,10 @@ export class Http1Connection implements ResponseOwner {
   readonly #deps: Http1ConnectionDeps;
   /** Bytes read and not yet taken as a request. */
   #buffer: Buffer | undefined;
+  /** How much of #buffer was already searched for a head's end: a head sent in small pieces is searched once, not once per piece. */
+  #scanned = 0;
+  /** Where a head arriving in pieces is gathered, grown by doubling so that gathering costs linear copying. */
+  #store: Buffer | undefined;
   /** The answer in progress; requests behind it wait. */
   #current: Http1Response | undefined;
   #headTimer: NodeJS.Timeout | undefined;
@@ -161,7 +166,10 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #data(chunk: Buffer): void {
-    this.#buffer = this.#buffer === undefined ? chunk : Buffer.concat([this.#buffer, chunk]);
+    if (this.#buffer === undefined) {
+      this.#buffer = chunk;
+      this.#scanned = 0;
+    } else this.#buffer = this.#append(this.#buffer, chunk);
     if (this.#current === undefined) this.#next();
     // Pipelined requests wait for the answer ahead of them; a client that keeps sending waits too.
     else if (this.#buffer.length > this.#deps.limits.headerBytesMax) this.#socket.pause();
@@ -182,9 +190,10 @@ export class Http1Connection implements ResponseOwner {
       if (socket.isPaused()) socket.resume();
       const buffer = this.#buffer;
       const limit = this.#deps.limits.headerBytesMax;
-      const end = buffer.indexOf(headEnd);
+      const end = buffer.indexOf(headEnd, Math.max(0, this.#scanned - (headEnd.length - 1)));
       // A line ended by a bare LF is not this path's to read (node may end the head there, or refuse it).
-      if (end < 0 && buffer.length <= limit && !hasBareLineFeed(buffer)) {
+      if (end < 0 && buffer.length <= limit && !hasBareLineFeed(buffer, this.#scanned)) {
+        this.#scanned = buffer.length;
         this.#startHeadTimer();
         return;
       }
@@ -195,6 +204,7 @@ export class Http1Connection implements ResponseOwner {
         return;
       }
       this.#buffer = end + headEnd.length < buffer.length ? buffer.subarray(end + headEnd.length) : undefined;
+      this.#scanned = 0;
       if (this.#headTimer !== undefined) {
         clearTimeout(this.#headTimer);
         this.#headTimer = undefined;
@@ -203,6 +213,21 @@ export class Http1Connection implements ResponseOwner {
       this.#current = res;
       this.#deps.request(parsed.req, res, socket);
     }
+  }
+
+  /** `buffer` followed by `chunk`, appended in place when `buffer` is the start of the store and it has room. */
+  #append(buffer: Buffer, chunk: Buffer): Buffer {
+    const size = buffer.length + chunk.length;
+    const store = this.#store;
+    if (store !== undefined && buffer.buffer === store.buffer && buffer.byteOffset === store.byteOffset && size <= store.length) {
+      chunk.copy(store, buffer.length);
+      return store.subarray(0, size);
+    }
+    const grown = Buffer.allocUnsafe(Math.max(size, buffer.length * 2, 1024));
+    buffer.copy(grown, 0);
+    chunk.copy(grown, buffer.length);
+    this.#store = grown;
+    return grown.subarray(0, size);
   }
 
   #startHeadTimer(): void {
@@ -223,6 +248,11 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #handOff(): void {
+    // After the client's end a socket takes nothing back: node:http could not read it either, so it is closed as node would.
+    if (this.#clientEnded) {
+      this.#close();
+      return;
+    }
     const socket = this.#socket;
     const rest = this.#buffer;
     this.#detach();
@@ -242,6 +272,7 @@ export class Http1Connection implements ResponseOwner {
     if (this.#headTimer !== undefined) clearTimeout(this.#headTimer);
     this.#headTimer = undefined;
     this.#buffer = undefined;
+    this.#store = undefined;
     // 'close' stays watched while an answer is in flight, so that answer learns of it.
     if (this.#current === undefined) socket.off('close', this.#onClose);
   }
