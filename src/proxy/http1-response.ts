@@ -4,7 +4,6 @@
  * written straight to the client's socket. The head waits for the first body bytes, so a whole
  * small answer leaves in one write with its length, and one that streams goes chunked.
  */
-import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyResponseHeadError } from './upstream-errors.ts';
@@ -57,7 +56,9 @@ function headerLine(name: string, value: string, seen: SeenHeaders): string {
   return `${name}: ${value}\r\n`;
 }
 
-export class Http1Response extends EventEmitter {
+type ResponseEvent = 'close' | 'drain';
+
+export class Http1Response {
   headersSent = false;
   destroyed = false;
   readonly #socket: Socket;
@@ -75,9 +76,10 @@ export class Http1Response extends EventEmitter {
   #chunked = false;
   #ended = false;
   #drainWanted = false;
+  /** Listeners by event, each called once (the proxy only ever waits for the next 'close' or 'drain'): cheaper than an EventEmitter per request. */
+  #listeners: Record<ResponseEvent, Array<() => void>> = { close: [], drain: [] };
 
   constructor(socket: Socket, owner: ResponseOwner, opts: { method: string; closesConnection: boolean; keepAliveSeconds: number }) {
-    super();
     this.#socket = socket;
     this.#owner = owner;
     this.#bodiless = opts.method === 'HEAD';
@@ -87,6 +89,18 @@ export class Http1Response extends EventEmitter {
 
   get closesConnection(): boolean {
     return this.#closes;
+  }
+
+  once(event: ResponseEvent, listener: () => void): this {
+    this.#listeners[event].push(listener);
+    return this;
+  }
+
+  off(event: ResponseEvent, listener: () => void): this {
+    const list = this.#listeners[event];
+    const i = list.lastIndexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+    return this;
   }
 
   /** Headers as an object or flat name, value, …; throws ProxyResponseHeadError for a name or value that cannot be written. */
@@ -125,7 +139,7 @@ export class Http1Response extends EventEmitter {
       this.#drainWanted = true;
       this.#socket.once('drain', () => {
         this.#drainWanted = false;
-        this.emit('drain');
+        this.#emit('drain');
       });
     }
     return ok;
@@ -158,7 +172,14 @@ export class Http1Response extends EventEmitter {
   #close(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.emit('close');
+    this.#emit('close');
+  }
+
+  #emit(event: ResponseEvent): void {
+    const list = this.#listeners[event];
+    if (list.length === 0) return;
+    this.#listeners[event] = [];
+    for (const listener of list) listener();
   }
 
   #noBody(): boolean {

@@ -5,10 +5,11 @@
  * was mostly undici's dispatcher before (bench:proxy).
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { ResponseInfo } from 'http-parser-js';
 import type { Readable } from 'node:stream';
 import type { ClientResponse } from './responses.ts';
 import { chunkPrefix, chunkSuffix, lastChunk, requestHead, type BodyFraming } from './request-head.ts';
-import { UpstreamConnection } from './upstream-connection.ts';
+import { UpstreamConnection, type ExchangeEvents } from './upstream-connection.ts';
 import { ProxyUpstreamError } from './upstream-errors.ts';
 
 export interface UpstreamCall {
@@ -123,7 +124,7 @@ export class UpstreamPools {
 }
 
 /** One request and its answer: written to a connection, its body relayed to the client with backpressure. */
-class Exchange {
+class Exchange implements ExchangeEvents {
   readonly #call: UpstreamCall;
   readonly #resolve: (outcome: UpstreamOutcome) => void;
   readonly #connectionFor: (fresh: boolean) => UpstreamConnection;
@@ -145,15 +146,8 @@ class Exchange {
 
   start(fresh: boolean): void {
     const connection = (this.#connection = this.#connectionFor(fresh));
-    connection.begin({
-      head: (info) => {
-        this.#settle({ kind: 'response', response: this.#response(info.statusCode, info.headers) });
-        return this.#call.method === 'HEAD';
-      },
-      body: (chunk) => this.#data(chunk),
-      complete: () => this.#end(),
-      failed: (error, facts) => this.#failed(connection, error, facts),
-    });
+    // The exchange is its connection's listener: a connection reports to it only until the exchange is done there.
+    connection.begin(this);
     try {
       this.#write(connection);
     } catch (err) {
@@ -214,7 +208,21 @@ class Exchange {
     });
   }
 
-  #failed(connection: UpstreamConnection, error: NodeJS.ErrnoException, facts: { answered: boolean; connected: boolean }): void {
+  head(info: ResponseInfo): boolean {
+    this.#settle({ kind: 'response', response: this.#response(info.statusCode, info.headers) });
+    return this.#call.method === 'HEAD';
+  }
+
+  body(chunk: Buffer): void {
+    this.#data(chunk);
+  }
+
+  complete(): void {
+    this.#end();
+  }
+
+  failed(error: NodeJS.ErrnoException, facts: { answered: boolean; connected: boolean }): void {
+    const connection = this.#connection!;
     if (this.#aborted) return;
     // A reused connection the target had already closed: send again on a fresh one where that is harmless.
     const retry = connection.reused && !facts.answered && !this.#settled && (this.#call.body === undefined || Buffer.isBuffer(this.#call.body)) && idempotentMethods.has(this.#call.method);
