@@ -58,4 +58,3 @@ export function clientErrorReply(code: string | undefined): string {
       ? rawFailure(408, 'Request Timeout', 'PB', 'the request head was not received in time')
       : rawFailure(400, 'Bad Request', 'PB', `malformed HTTP request (${code ?? 'parse error'})`);
 }
-

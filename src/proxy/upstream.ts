@@ -4,8 +4,8 @@
  * answers are parsed by http-parser-js and relayed with backpressure: the proxy's CPU per request
  * was mostly undici's dispatcher before (bench:proxy).
  */
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { ResponseInfo } from 'http-parser-js';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ClientResponse } from './responses.ts';
 import { chunkPrefix, chunkSuffix, lastChunk, requestHead, type BodyFraming } from './request-head.ts';
@@ -213,14 +213,6 @@ class Exchange implements ExchangeEvents {
     return this.#call.method === 'HEAD';
   }
 
-  body(chunk: Buffer): void {
-    this.#data(chunk);
-  }
-
-  complete(): void {
-    this.#end();
-  }
-
   failed(error: NodeJS.ErrnoException, facts: { answered: boolean; connected: boolean }): void {
     const connection = this.#connection!;
     if (this.#aborted) return;
@@ -259,7 +251,7 @@ class Exchange implements ExchangeEvents {
     };
   }
 
-  #data(chunk: Buffer): void {
+  body(chunk: Buffer): void {
     const res = this.#res;
     if (res === undefined) {
       this.#pending.push(chunk);
@@ -272,7 +264,7 @@ class Exchange implements ExchangeEvents {
     }
   }
 
-  #end(): void {
+  complete(): void {
     this.#ended = true;
     this.#res?.end();
   }
