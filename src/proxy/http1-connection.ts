@@ -16,6 +16,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { fieldLinePattern } from './http-syntax.ts';
 import { Http1Response, type ResponseOwner } from './http1-response.ts';
 import type { ProxyLimits } from './limits.ts';
 import { clientErrorReply } from './responses.ts';
@@ -42,12 +43,6 @@ const headEnd = Buffer.from('\r\n\r\n');
 const fastMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Origin-form targets (`/…`) only; `*`, absolute and authority forms go to node:http, which knows which method may use which. */
 const requestLinePattern = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
-/**
- * A token name, then the rest of the line as field-value characters; the whitespace around the
- * value is trimmed apart, since a pattern with two overlapping repeats backtracks quadratically
- * on a line it refuses.
- */
-const fieldPattern = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)$/;
 
 interface ParsedHead {
   req: Http1Request;
@@ -62,7 +57,7 @@ function parseHead(head: string): ParsedHead | undefined {
   const headers: IncomingHttpHeaders = {};
   let closes = false;
   for (let i = 1; i < lines.length; i++) {
-    const field = fieldPattern.exec(lines[i]!);
+    const field = fieldLinePattern.exec(lines[i]!);
     if (field === null) return undefined;
     const name = field[1]!.toLowerCase();
     // A repeated name has node's rules (joined, first kept, or refused); an inherited one (__proto__, constructor) is not a plain key.

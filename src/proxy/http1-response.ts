@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { fieldValuePattern, tokenPattern } from './http-syntax.ts';
 import { ProxyResponseHeadError } from './upstream-errors.ts';
 
 /** What the connection needs to hear from the answer it is waiting on. */
@@ -14,9 +15,6 @@ export interface ResponseOwner {
   finished(res: Http1Response): void;
 }
 
-const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values may hold visible characters, spaces, tabs and obs-text; never CR, LF or NUL (response splitting). */
-const valuePattern = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Headers that describe this connection and this proxy's framing of the body, so only this proxy writes them. */
 const ownHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 /** Below this a body goes out in the same write as its head, as one latin1 string (byte for byte). */
@@ -37,14 +35,14 @@ function httpDate(): string {
 interface SeenHeaders {
   length: boolean;
   date: boolean;
-  /** The answer asked for the connection to close (the proxy's own 408 for a stalled body does). */
+  /** The caller's headers ask for the connection to close after this answer. */
   close: boolean;
 }
 
 /** One header line, checked as node's writeHead checks it; the headers this connection owns are noted in `seen` and left out. */
 function headerLine(name: string, value: string, seen: SeenHeaders): string {
   if (!tokenPattern.test(name)) throw new ProxyResponseHeadError('ERR_INVALID_HTTP_TOKEN', `header name '${name.slice(0, 60)}' is not a valid HTTP token`);
-  if (!valuePattern.test(value)) throw new ProxyResponseHeadError('ERR_INVALID_CHAR', `header '${name}' has a value with a character HTTP does not allow (a line break or a control character)`);
+  if (!fieldValuePattern.test(value)) throw new ProxyResponseHeadError('ERR_INVALID_CHAR', `header '${name}' has a value with a character HTTP does not allow (a line break or a control character)`);
   // Only names as long as the ones looked for are lowered: this runs for every header of every answer.
   const lower = name.length === 14 || name.length === 4 || name.length === 10 || name.length === 17 ? name.toLowerCase() : '';
   if (lower === 'content-length') seen.length = true;
@@ -134,7 +132,15 @@ export class Http1Response {
     if (!this.headersSent) this.writeHead(200, {});
     if (this.#head !== undefined) this.#flushHead(undefined);
     if (this.#noBody() || chunk.length === 0) return true;
-    const ok = this.#chunked ? (this.#socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), this.#socket.write(chunk), this.#socket.write('\r\n', 'latin1')) : this.#socket.write(chunk);
+    let ok: boolean;
+    if (this.#chunked) {
+      // One write to the socket for the chunk and its framing, not three.
+      this.#socket.cork();
+      this.#socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      this.#socket.write(chunk);
+      ok = this.#socket.write('\r\n', 'latin1');
+      this.#socket.uncork();
+    } else ok = this.#socket.write(chunk);
     if (!ok && !this.#drainWanted) {
       this.#drainWanted = true;
       this.#socket.once('drain', () => {
