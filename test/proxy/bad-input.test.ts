@@ -1,10 +1,9 @@
 /** Bad clients and misbehaving apps: each gets the right answer, nothing crashes, and other apps keep being served. */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { EdgeProxy, RouteTable } from '../../src/proxy/index.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { Backends, get, http80, machine, startProxy } from './helpers.ts';
+import { Backends, get, http80, machine, rawExchange, startProxy } from './helpers.ts';
 
 const backends = new Backends();
 let proxy: EdgeProxy;
@@ -24,20 +23,6 @@ after(async () => {
   await backends.closeAll();
 });
 
-/** Writes raw bytes and collects everything until the proxy closes the connection. */
-function raw(bytes: string, options: { keepOpen?: boolean } = {}): Promise<{ text: string; socket: Socket; ms: number }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString()));
-    socket.on('close', () => resolve({ text, socket, ms: performance.now() - started }));
-    socket.on('error', () => undefined);
-    socket.write(bytes);
-    if (options.keepOpen !== true) socket.end();
-  });
-}
-
 /** `reply`, or a failure naming `what` if it has not come within `ms`. */
 function within<T>(what: string, ms: number, reply: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -54,19 +39,19 @@ describe('bad input', () => {
   });
 
   it('answers 400 to a malformed request', async () => {
-    const r = await raw('NOT HTTP AT ALL\r\n\r\n', { keepOpen: true });
+    const r = await rawExchange(port, 'NOT HTTP AT ALL\r\n\r\n', { keepOpen: true });
     assert.match(r.text, /^HTTP\/1\.1 400 /);
     assert.match(r.text, /"code":"PB"/);
   });
 
   it('closes a slowloris connection that never finishes its headers with 408', async () => {
-    const r = await raw('GET / HTTP/1.1\r\nHost: fine.aloft.localhost\r\nX-Slow: 1', { keepOpen: true });
+    const r = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: fine.aloft.localhost\r\nX-Slow: 1', { keepOpen: true });
     assert.match(r.text, /^HTTP\/1\.1 408 /);
     assert.ok(r.ms < 5_000, `closed after ${r.ms} ms`);
   });
 
   it('closes a connection that sends nothing', async () => {
-    const r = await raw('', { keepOpen: true });
+    const r = await rawExchange(port, '', { keepOpen: true });
     assert.equal(r.text, '');
     assert.ok(r.ms < 5_000, `closed after ${r.ms} ms`);
   });
@@ -105,7 +90,7 @@ describe('bad input', () => {
     const b = await backends.start('trickle');
     routes.upsert(machine('m-trickle', 'trickle', http80(b.port)));
     // Eight bodies that stop after a few bytes take the app's whole share of the proxy (8)...
-    const stalled = Array.from({ length: 8 }, () => raw('POST /up HTTP/1.1\r\nHost: trickle.aloft.localhost\r\nContent-Length: 100\r\n\r\nabc', { keepOpen: true }));
+    const stalled = Array.from({ length: 8 }, () => rawExchange(port, 'POST /up HTTP/1.1\r\nHost: trickle.aloft.localhost\r\nContent-Length: 100\r\n\r\nabc', { keepOpen: true }));
     await eventually('the stalled bodies to hold every slot', async () => (await get(port, 'trickle.aloft.localhost')).status === 503, 900, 20);
     // ...until the body idle timeout answers each with 408 and closes it.
     for (const r of await within('408 for the stalled bodies', 5_000, Promise.all(stalled))) {
@@ -125,7 +110,7 @@ describe('bad input', () => {
     });
     routes.upsert(machine('m-sink', 'sink', http80(b.port)));
     // Larger than the proxy buffers for replay (1 MiB), so it streams to the machine as it comes.
-    const r = await within('408 for the stalled stream', 5_000, raw(`POST /up HTTP/1.1\r\nHost: sink.aloft.localhost\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${'x'.repeat(1000)}`, { keepOpen: true }));
+    const r = await within('408 for the stalled stream', 5_000, rawExchange(port, `POST /up HTTP/1.1\r\nHost: sink.aloft.localhost\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${'x'.repeat(1000)}`, { keepOpen: true }));
     assert.match(r.text, /^HTTP\/1\.1 408 /);
     assert.equal(b.hits(), 1, 'the body was streaming to the machine');
     await eventually('the machine to see the request end', () => aborted, 2_000);

@@ -1,6 +1,6 @@
 /** Real loopback backends and a proxy around them, for the edge proxy's tests. */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { silentLogger, type ServiceConfig } from '../../src/lib/index.ts';
 import { EdgeProxy, RouteTable, type MachineRoute, type ProxyOptions } from '../../src/proxy/index.ts';
 
@@ -78,5 +78,19 @@ export function get(port: number, host: string, path = '/', options: { method?: 
     });
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** Writes raw bytes to the proxy and collects everything it says until it closes the connection; `keepOpen` leaves the client's side open. */
+export function rawExchange(port: number, bytes: string, options: { keepOpen?: boolean } = {}): Promise<{ text: string; socket: Socket; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('close', () => resolve({ text, socket, ms: performance.now() - started }));
+    socket.on('error', () => undefined);
+    socket.write(bytes);
+    if (options.keepOpen !== true) socket.end();
   });
 }

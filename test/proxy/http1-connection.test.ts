@@ -18,6 +18,12 @@ before(async () => {
     limits: { ...defaultProxyLimits, headersTimeoutMs: 300 },
     request: (req, res) => {
       served += 1;
+      if (req.url === '/bye') {
+        // As the proxy's own answers say it: this connection closes after them.
+        res.writeHead(200, { connection: 'close' });
+        res.end('bye');
+        return;
+      }
       if (req.url === '/slow') {
         setTimeout(() => res.end('slow'), 100);
         return;
@@ -108,5 +114,20 @@ describe('Http1Connection', () => {
     });
     assert.match(text, /^HTTP\/1\.1 200 [^]*slow$/);
     assert.deepEqual(socketErrors.map((e) => (e as NodeJS.ErrnoException).code), []);
+  });
+
+  it('closes the connection after an answer whose own headers ask for it, though the client asked to keep it', async () => {
+    const text = await new Promise<string>((resolve) => {
+      const client = connect({ host: '127.0.0.1', port });
+      let seen = '';
+      client.on('data', (c: Buffer) => (seen += c.toString()));
+      client.on('close', () => resolve(seen));
+      client.on('error', () => undefined);
+      client.write('GET /bye HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    });
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\nconnection: close\r\n/);
+    assert.doesNotMatch(text, /keep-alive: timeout/);
+    assert.match(text, /bye$/);
   });
 });

@@ -8,7 +8,7 @@ import { HTTPParser } from 'http-parser-js';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { EdgeProxy } from '../../src/proxy/index.ts';
-import { Backends, http80, machine, startProxy } from './helpers.ts';
+import { Backends, http80, machine, rawExchange, startProxy } from './helpers.ts';
 
 const backends = new Backends();
 let proxy: EdgeProxy;
@@ -112,15 +112,8 @@ class Client {
 }
 
 /** Everything the proxy says to `bytes` until it closes the connection. */
-function rawExchange(bytes: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('close', () => resolve(text));
-    socket.on('error', () => undefined);
-    socket.write(bytes);
-  });
+async function said(bytes: string): Promise<string> {
+  return (await rawExchange(port, bytes, { keepOpen: true })).text;
 }
 
 describe('HTTP/1.1 fast path', () => {
@@ -172,18 +165,18 @@ describe('HTTP/1.1 fast path', () => {
   it("leaves heads that are not plain to node's parser: a folded header line or a bare line feed is a 400, never served", async () => {
     const backend = await backends.start('count');
     const before = backend.hits();
-    const folded = await rawExchange(`GET / HTTP/1.1\r\nHost: ${host}\r\nX-Folded: a\r\n b\r\n\r\n`);
+    const folded = await said(`GET / HTTP/1.1\r\nHost: ${host}\r\nX-Folded: a\r\n b\r\n\r\n`);
     assert.match(folded, /^HTTP\/1\.1 400 /);
-    const bareLf = await rawExchange(`GET / HTTP/1.1\nHost: ${host}\n\n`);
+    const bareLf = await said(`GET / HTTP/1.1\nHost: ${host}\n\n`);
     assert.match(bareLf, /^HTTP\/1\.1 400 /);
     assert.equal(backend.hits(), before);
   });
 
   it('answers HTTP/1.0 and a repeated Host as node:http does', async () => {
-    const old = await rawExchange(`GET /old HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
+    const old = await said(`GET /old HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
     assert.match(old, /^HTTP\/1\.1 200 /);
     assert.match(old, /GET \/old$/);
-    const twice = await rawExchange(`GET /twice HTTP/1.1\r\nHost: ${host}\r\nHost: other.aloft.localhost\r\nConnection: close\r\n\r\n`);
+    const twice = await said(`GET /twice HTTP/1.1\r\nHost: ${host}\r\nHost: other.aloft.localhost\r\nConnection: close\r\n\r\n`);
     // node keeps the first Host of a repeated one.
     assert.match(twice, /^HTTP\/1\.1 200 /);
     assert.match(twice, /GET \/twice$/);
@@ -219,17 +212,17 @@ describe('HTTP/1.1 fast path', () => {
     const backend = await backends.start('targets');
     const before = backend.hits();
     for (const target of ['@evil.example/x', 'evil.example:443', 'a:b']) {
-      const text = await rawExchange(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      const text = await said(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       assert.match(text, /^HTTP\/1\.1 400 /, `target ${target}`);
     }
-    assert.match(await rawExchange('GET / HTTP/1.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await said('GET / HTTP/1.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
     assert.equal(backend.hits(), before);
   });
 
   it('refuses a long header line it cannot read in linear time (no backtracking stall of the event loop)', async () => {
     const line = `X:${' '.repeat(16_000)}\x01`;
     const started = performance.now();
-    for (let i = 0; i < 10; i++) assert.match(await rawExchange(`GET / HTTP/1.1\r\nHost: ${host}\r\n${line}\r\n\r\n`), /^HTTP\/1\.1 400 /);
+    for (let i = 0; i < 10; i++) assert.match(await said(`GET / HTTP/1.1\r\nHost: ${host}\r\n${line}\r\n\r\n`), /^HTTP\/1\.1 400 /);
     // Quadratic matching took about 240 ms a head here; linear, about 1 ms.
     const ms = performance.now() - started;
     assert.ok(ms < 1_500, `10 refused heads took ${Math.round(ms)} ms`);
