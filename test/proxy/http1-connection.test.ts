@@ -4,6 +4,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { after, before, describe, it } from 'node:test';
 import { Http1Connection, type Http1ConnectionDeps } from '../../src/proxy/http1-connection.ts';
 import { defaultProxyLimits } from '../../src/proxy/limits.ts';
+import { rawExchange } from './helpers.ts';
 
 const answerBytes = Buffer.alloc(64 * 1024, 'a');
 let served = 0;
@@ -73,13 +74,7 @@ describe('Http1Connection', () => {
 
   it('answers 408 to a connection that sends no request at all within the head timeout', async () => {
     const started = performance.now();
-    const text = await new Promise<string>((resolve) => {
-      const client = connect({ host: '127.0.0.1', port });
-      let seen = '';
-      client.on('data', (c: Buffer) => (seen += c.toString()));
-      client.on('close', () => resolve(seen));
-      client.on('error', () => undefined);
-    });
+    const { text } = await rawExchange(port, '', { keepOpen: true });
     assert.match(text, /^HTTP\/1\.1 408 /);
     assert.ok(performance.now() - started < 5_000);
   });
@@ -103,28 +98,14 @@ describe('Http1Connection', () => {
 
   it('closes, without an error, a half-closed connection whose next pipelined request is not for the fast path', async () => {
     socketErrors.length = 0;
-    const text = await new Promise<string>((resolve) => {
-      const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-      let seen = '';
-      client.on('data', (c: Buffer) => (seen += c.toString()));
-      client.on('close', () => resolve(seen));
-      client.on('error', () => undefined);
-      // Then the client is done sending: the OPTIONS * goes to node:http's side of the path, after the end.
-      client.end('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n');
-    });
+    // The client is done sending after these: the OPTIONS * goes to node:http's side of the path, after the end.
+    const { text } = await rawExchange(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.match(text, /^HTTP\/1\.1 200 [^]*slow$/);
     assert.deepEqual(socketErrors.map((e) => (e as NodeJS.ErrnoException).code), []);
   });
 
   it('closes the connection after an answer whose own headers ask for it, though the client asked to keep it', async () => {
-    const text = await new Promise<string>((resolve) => {
-      const client = connect({ host: '127.0.0.1', port });
-      let seen = '';
-      client.on('data', (c: Buffer) => (seen += c.toString()));
-      client.on('close', () => resolve(seen));
-      client.on('error', () => undefined);
-      client.write('GET /bye HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
-    });
+    const { text } = await rawExchange(port, 'GET /bye HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', { keepOpen: true });
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.match(text, /\r\nconnection: close\r\n/);
     assert.doesNotMatch(text, /keep-alive: timeout/);
