@@ -76,6 +76,18 @@ export function hostRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
+/**
+ * Whether a machine is meant to be running, so its copy is launched: started, on its way there,
+ * or stopped between restarts its policy asked for (a copy of a crash-looping service must not
+ * come back as a stopped one).
+ */
+function meantToRun(machine: Machine): boolean {
+  if (machine.state === 'started' || machine.state === 'starting' || machine.state === 'replacing') return true;
+  // The Machines API lists events newest first.
+  const last = machine.events[0];
+  return machine.state === 'stopped' && last?.type === 'exit' && last.request?.exit_event?.restarting === true;
+}
+
 /** The caller must hold an organization-level token of the operator's organization. */
 export function authorizeOperator(ctx: ApiContext, request: FastifyRequest, action: Action): Principal {
   const principal = ctx.auth.authenticate(request);
@@ -133,7 +145,7 @@ async function moveMachine(ctx: ApiContext, operator: Principal, from: HostRow, 
         org_num: ctx.store.org(app.org_slug).num,
         config: machine.config,
         reservation_id: reservationId,
-        skip_launch: machine.state !== 'started',
+        skip_launch: !meantToRun(machine),
       },
       createToken,
     );

@@ -101,6 +101,20 @@ describe('a fleet of two regions', () => {
     await call('POST', '/v1/hosts/ams-2/uncordon', {});
   });
 
+  it('drains a machine caught between restarts as one meant to run: its copy is launched', async () => {
+    const config = { ...webConfig(t.app, 256), init: { entrypoint: ['sh', '-c', 'exit 3'], cmd: [] } };
+    const crashing = await call<Machine>('POST', `/v1/apps/${t.app}/machines`, { region: 'ams', config });
+    const exits = (m: Machine): number => m.events.filter((e) => e.type === 'exit').length;
+    // A few restarts in, its backoff keeps it stopped far longer than started.
+    await eventually('the machine to crash and restart a few times', async () => exits(await call<Machine>('GET', `/v1/apps/${t.app}/machines/${crashing.id}`)) >= 4, 20_000);
+    const result = await call<{ moved: Array<{ machine: string; to_machine: string }>; failed: unknown[] }>('POST', `/v1/hosts/${crashing.host_id}/drain`, {});
+    const move = result.moved.find((m) => m.machine === crashing.id);
+    assert.ok(move !== undefined, `moved: ${JSON.stringify(result)}`);
+    await eventually('the copy to be launched (and exit, as the original did)', async () => exits(await call<Machine>('GET', `/v1/apps/${t.app}/machines/${move.to_machine}`)) >= 1, 10_000);
+    await call('DELETE', `/v1/apps/${t.app}/machines/${move.to_machine}?force=true`);
+    await call('POST', `/v1/hosts/${crashing.host_id}/uncordon`, {});
+  });
+
   it('a machine whose host is gone is a platform fault naming the host', async () => {
     const machine = (await call<Machine[]>('GET', `/v1/apps/${t.app}/machines?region=iad`))[0]!;
     const pid = readFleet(t.dataDir)!.hosts.find((h) => h.id === machine.host_id)!.pid;
